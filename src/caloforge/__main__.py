@@ -1,0 +1,5 @@
+import sys
+
+from caloforge.cli import main
+
+sys.exit(main())
