@@ -75,10 +75,23 @@ def apply_threshold(showers: np.ndarray, threshold_mev: float) -> np.ndarray:
     return np.where(showers < threshold_mev, np.float32(0), showers).astype(np.float32, copy=False)
 
 
-def _moments(weights: np.ndarray, energy: np.ndarray, coord: np.ndarray, matrix: np.ndarray):
-    """Centre and width per layer: weights (N, V) energies, coord (V,), matrix (V, K) layer one-hot."""
-    first = (weights * coord) @ matrix
-    second = (weights * (coord * coord)) @ matrix
+def layer_sums(values: np.ndarray, geometry: CylindricalReadout) -> np.ndarray:
+    """(N, V) -> (N, L) sum over each layer's voxels (0 for layers without voxels).
+
+    Uses a sequential per-row reduction, so a shower's result never depends on which other
+    showers share its chunk (streamed and whole-file features are bit-identical).
+    """
+    out = np.zeros((values.shape[0], geometry.n_layers), dtype=values.dtype)
+    filled = np.flatnonzero(geometry.voxels_per_layer > 0)
+    if values.shape[0] and filled.size:
+        out[:, filled] = np.add.reduceat(values, geometry.layer_offsets[filled], axis=1)
+    return out
+
+
+def _moments(weights: np.ndarray, energy: np.ndarray, coord: np.ndarray, geometry: CylindricalReadout, layers):
+    """Centre and width per layer: weights (N, V) float64 energies, energy (N, K), coord (V,) mm."""
+    first = layer_sums(weights * coord, geometry)[:, layers]
+    second = layer_sums(weights * (coord * coord), geometry)[:, layers]
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = np.where(energy > 0, first / energy, 0.0)
         mean_sq = np.where(energy > 0, second / energy, 0.0)
@@ -95,8 +108,8 @@ def compute_features(
     """Features of ``showers`` (N, V) MeV with incident ``energies`` (N,) or (N, 1) MeV.
 
     ``threshold_mev``: cell threshold; default the CaloChallenge one for the geometry. Use 0 to
-    disable. Sums run in float32 matrix products except the moments, which use float64 per chunk
-    (the second moment cancels badly in float32).
+    disable. Layer sums are float32; the moments use float64 (the second moment cancels badly
+    in float32).
     """
     e_inc = np.asarray(energies, dtype=np.float32).reshape(-1)
     showers = np.asarray(showers, dtype=np.float32)
@@ -105,22 +118,20 @@ def compute_features(
     threshold = cell_threshold_mev(geometry) if threshold_mev is None else threshold_mev
     if threshold > 0:
         showers = apply_threshold(showers, threshold)
-    matrix = geometry.layer_matrix
-    e_layer = showers @ matrix
+    e_layer = layer_sums(showers, geometry)
     e_total = e_layer.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         e_ratio = np.where(e_inc > 0, e_total / e_inc, 0.0).astype(np.float32)
-    zero_count = (showers == 0).astype(np.float32) @ matrix
+    zero_count = layer_sums((showers == 0).astype(np.float32), geometry)
     with np.errstate(divide="ignore", invalid="ignore"):
         sparsity = np.where(geometry.voxels_per_layer > 0, zero_count / geometry.voxels_per_layer, 0.0)
 
     alpha_layers = geometry.alpha_binned_layers
-    sub = matrix[:, alpha_layers].astype(np.float64)
     weights = showers.astype(np.float64)
-    e_alpha = e_layer[:, alpha_layers].astype(np.float64)
-    ec_eta, width_eta = _moments(weights, e_alpha, geometry.voxel_eta, sub)
-    ec_phi, width_phi = _moments(weights, e_alpha, geometry.voxel_phi, sub)
-    ec_r, width_r = _moments(weights, e_alpha, geometry.voxel_r_centre, sub)
+    e_alpha = layer_sums(weights, geometry)[:, alpha_layers]
+    ec_eta, width_eta = _moments(weights, e_alpha, geometry.voxel_eta, geometry, alpha_layers)
+    ec_phi, width_phi = _moments(weights, e_alpha, geometry.voxel_phi, geometry, alpha_layers)
+    ec_r, width_r = _moments(weights, e_alpha, geometry.voxel_r_centre, geometry, alpha_layers)
     return ShowerFeatures(
         e_inc=e_inc, e_layer=e_layer.astype(np.float32), e_total=e_total.astype(np.float32), e_ratio=e_ratio,
         ec_eta=ec_eta, ec_phi=ec_phi, ec_r=ec_r, width_eta=width_eta, width_phi=width_phi, width_r=width_r,
@@ -132,10 +143,14 @@ def features_from_file(
     path: str | Path,
     geometry: CylindricalReadout,
     threshold_mev: float | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int | None = None,
     max_showers: int | None = None,
 ) -> ShowerFeatures:
-    """Stream a shower file and compute its features chunk by chunk (bounded memory)."""
+    """Stream a shower file and compute its features chunk by chunk (bounded memory).
+
+    ``chunk_size`` defaults to about 8 M voxel values per chunk (200 ds3 or 1300 ds2 showers).
+    """
+    chunk_size = chunk_size or max(1, (1 << 23) // geometry.n_voxels)
     parts = [
         compute_features(e, s, geometry, threshold_mev)
         for e, s in iter_showers(path, chunk_size=chunk_size, stop=max_showers)
