@@ -1,6 +1,7 @@
 """CaloChallenge HDF5 input/output with validation and atomic writes."""
 
 from caloforge.io.atomic import atomic_path, atomic_write_text, check_output_path
+from caloforge.io.merge import merge_shards
 from caloforge.io.showers import (
     ENERGY_KEY,
     SHOWER_KEY,
@@ -26,6 +27,7 @@ __all__ = [
     "file_info",
     "find_problems",
     "iter_showers",
+    "merge_shards",
     "read_extra",
     "read_showers",
     "validate_file",
