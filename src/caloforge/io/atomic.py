@@ -32,6 +32,9 @@ def atomic_path(path: str | Path, overwrite: bool = True, suffix: str = "") -> I
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)
