@@ -1,8 +1,8 @@
 """Merge shard files of one sharded job (``--num-shards M --shard-index i``) into one file.
 
-Shards must come from the same job: same voxel count, geometry, particle, generator, seed and
-number of shards, each shard index exactly once. They are concatenated in shard order, so the
-result equals the unsharded output of the same job bit for bit.
+Shards must come from the same job: same voxel count, geometry, particle, generator, seed,
+number of shards and job options (:data:`JOB_ATTRS`), each shard index exactly once. They are
+concatenated in shard order, so the result equals the unsharded output of the same job bit for bit.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from caloforge.errors import InputFileError
 from caloforge.io.showers import ShowerWriter, file_info, iter_showers, read_extra
 
 #: attributes that must agree between the shards of one job
-JOB_ATTRS = ("geometry", "particle", "generator", "seed", "num_shards", "model", "sampler", "steps", "energy")
+JOB_ATTRS = ("geometry", "particle", "generator", "seed", "num_shards", "model", "sampler", "steps", "energy",
+             "detector", "n_requested", "n", "batch_size", "layer_sampler", "layer_steps", "energies_from")
 
 
 def merge_shards(paths: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
@@ -44,6 +45,8 @@ def merge_shards(paths: Sequence[str | Path], out: str | Path, *, overwrite: boo
         infos = [info for _, info in sorted(zip(indices, infos), key=lambda t: t[0])]
     metadata = {k: v for k, v in first.attrs.items() if k not in ("shard_index", "n_showers", "caloforge_version")}
     metadata["merged_from"] = [str(i.path.name) for i in infos]
+    if all(isinstance(i.attrs.get("shower_indices"), list) for i in infos):
+        metadata["shower_indices"] = [infos[0].attrs["shower_indices"][0], infos[-1].attrs["shower_indices"][-1]]
     with ShowerWriter(out, first.n_voxels, metadata, overwrite=overwrite) as writer:
         for info in infos:
             extras = {key: read_extra(info.path, key) for key in info.extras}
