@@ -15,7 +15,8 @@ from caloforge.io.showers import ShowerWriter, file_info, iter_showers, read_ext
 
 #: attributes that must agree between the shards of one job
 JOB_ATTRS = ("geometry", "particle", "generator", "seed", "num_shards", "model", "sampler", "steps", "energy",
-             "detector", "n_requested", "n", "batch_size", "layer_sampler", "layer_steps", "energies_from")
+             "detector", "n_requested", "n", "batch_size", "layer_sampler", "layer_steps", "energies_from",
+             "precision")
 
 
 def merge_shards(paths: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:

@@ -10,10 +10,17 @@ ONNX as plain Slice/Concat nodes.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-__all__ = ["CircularConv2d", "FiLMResBlock", "circular_pad"]
+__all__ = ["CircularConv2d", "FiLMResBlock", "circular_pad", "group_norm"]
+
+
+def group_norm(channels: int, groups: int = 8) -> nn.GroupNorm:
+    """GroupNorm with the largest group count dividing ``channels`` up to ``groups``."""
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
 
 
 def circular_pad(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
@@ -71,9 +78,9 @@ class FiLMResBlock(nn.Module):
     ) -> None:
         super().__init__()
         k1, k2 = ((kernel, 1), (1, kernel)) if factorised else ((kernel, kernel), (kernel, kernel))
-        self.norm1 = nn.GroupNorm(min(groups, c_in), c_in)
+        self.norm1 = group_norm(c_in, groups)
         self.conv1 = CircularConv2d(c_in, c_out, k1, periodic=periodic)
-        self.norm2 = nn.GroupNorm(min(groups, c_out), c_out)
+        self.norm2 = group_norm(c_out, groups)
         self.film = nn.Linear(emb_dim, 2 * c_out)
         self.conv2 = CircularConv2d(c_out, c_out, k2, periodic=periodic)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()

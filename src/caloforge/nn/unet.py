@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from caloforge.geometry import CylindricalReadout
-from caloforge.nn.cylinder import CircularConv2d, FiLMResBlock
+from caloforge.nn.cylinder import CircularConv2d, FiLMResBlock, group_norm
 from caloforge.nn.embedding import ConditionEmbedding
 from caloforge.nn.glam import GLaM, RegularGrid
 
@@ -57,7 +57,7 @@ class _Attention(nn.Module):
 
     def __init__(self, channels: int, heads: int) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(min(8, channels), channels)
+        self.norm = group_norm(channels)
         self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,8 +94,11 @@ class CylinderUNet(nn.Module):
         self.register_buffer("coords", torch.stack([lay, rad], dim=1).contiguous(), persistent=False)  # (L,2,A,R)
 
         # (alpha, r) images per layer: alpha is dim 2 (periodic), r dim 3
-        self.stem = CircularConv2d(3, c0, (3, 3), periodic=2)
-        self.fold = nn.Conv2d(c0 * n_r, chans[0], 1)
+        if c0 > 0:
+            self.stem = CircularConv2d(3, c0, (3, 3), periodic=2)
+            self.fold = nn.Conv2d(c0 * n_r, chans[0], 1)
+        else:  # fold the raw radial profile (+ layer coordinate) straight into channels
+            self.fold = nn.Conv2d(n_r + 1, chans[0], 1)
         self.down_blocks = nn.ModuleList()
         self.downsamples = nn.ModuleList()
         for i, ch in enumerate(chans):
@@ -117,12 +120,18 @@ class CylinderUNet(nn.Module):
             for b in range(cfg.blocks):
                 blocks.append(FiLMResBlock(c_in if b == 0 else ch, ch, emb, periodic=3, factorised=cfg.factorised))
             self.up_blocks.append(blocks)
-        self.unfold = nn.Conv2d(chans[0], c0 * n_r, 1)
-        self.head = nn.Sequential(
-            CircularConv2d(2 * c0, c0, (3, 3), periodic=2), nn.SiLU(), nn.Conv2d(c0, 1, 1),
-        )
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        if c0 > 0:
+            self.unfold = nn.Conv2d(chans[0], c0 * n_r, 1)
+            self.head = nn.Sequential(
+                CircularConv2d(2 * c0, c0, (3, 3), periodic=2), nn.SiLU(), nn.Conv2d(c0, 1, 1),
+            )
+            last = self.head[-1]
+        else:
+            self.out_norm = group_norm(chans[0])
+            self.unfold = nn.Conv2d(chans[0], n_r, 1)
+            last = self.unfold
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """``x`` (N, V), ``c_noise`` (N,), ``cond`` (N, n_cond) -> (N, V)."""
@@ -131,11 +140,16 @@ class CylinderUNet(nn.Module):
         c0 = self.config.stem_channels
         emb = self.embed(c_noise, cond)
         grid = self.adapter.encode(x)  # (N, L, A, R)
-        per_layer = torch.cat(
-            [grid.unsqueeze(2), self.coords.unsqueeze(0).expand(n, -1, -1, -1, -1)], dim=2,
-        ).reshape(n * n_layers, 3, n_alpha, n_r)
-        h0 = F.silu(self.stem(per_layer))  # (N*L, c0, A, R)
-        h = h0.reshape(n, n_layers, c0, n_alpha, n_r).permute(0, 2, 4, 1, 3).reshape(n, c0 * n_r, n_layers, n_alpha)
+        if c0 > 0:
+            per_layer = torch.cat(
+                [grid.unsqueeze(2), self.coords.unsqueeze(0).expand(n, -1, -1, -1, -1)], dim=2,
+            ).reshape(n * n_layers, 3, n_alpha, n_r)
+            h0 = F.silu(self.stem(per_layer))  # (N*L, c0, A, R)
+            h = h0.reshape(n, n_layers, c0, n_alpha, n_r).permute(0, 2, 4, 1, 3)
+            h = h.reshape(n, c0 * n_r, n_layers, n_alpha)
+        else:
+            layer_coord = self.coords[:, 0, :, 0].reshape(1, 1, n_layers, n_alpha).expand(n, 1, -1, -1)
+            h = torch.cat([grid.permute(0, 3, 1, 2), layer_coord], dim=1)  # (N, R + 1, L, A)
         h = self.fold(h)  # (N, C0, L, A)
         skips = []
         for i, blocks in enumerate(self.down_blocks):
@@ -154,6 +168,9 @@ class CylinderUNet(nn.Module):
             h = torch.cat([h, skip], dim=1)
             for block in blocks:
                 h = block(h, emb)
+        if c0 == 0:
+            out = self.unfold(F.silu(self.out_norm(h)))  # (N, R, L, A)
+            return self.adapter.decode(out.permute(0, 2, 3, 1))
         h = self.unfold(h)  # (N, c0 * R, L, A)
         h = h.reshape(n, c0, n_r, n_layers, n_alpha).permute(0, 3, 1, 4, 2).reshape(n * n_layers, c0, n_alpha, n_r)
         out = self.head(torch.cat([h, h0], dim=1))  # (N*L, 1, A, R)

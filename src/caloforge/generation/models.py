@@ -1,0 +1,57 @@
+"""Finding and loading trained models: a checkpoint path or ``"default"`` (the bundled model)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from caloforge.diffusion.model import ShowerDiffusionModel
+from caloforge.errors import CaloforgeError
+from caloforge.train.checkpoint import load_model_file
+
+__all__ = ["DEFAULT_MODEL", "LoadedModel", "default_model_path", "load_model"]
+
+#: file name of the bundled model in ``caloforge/data/models``
+DEFAULT_MODEL = "ds2_electrons.pt"
+
+
+def default_model_path() -> Path:
+    """Path of the bundled default model (ds2 electrons, 1-100 GeV); it may be absent."""
+    return Path(str(resources.files("caloforge") / "data" / "models" / DEFAULT_MODEL))
+
+
+class LoadedModel:
+    """A model with where it came from: ``model`` (eval mode), ``source`` (path or ``"default"``),
+    ``meta`` (checkpoint metadata: config, geometry, training, caloforge version)."""
+
+    def __init__(self, model: ShowerDiffusionModel, source: str, meta: dict) -> None:
+        self.model = model
+        self.source = source
+        self.meta = meta
+
+    @property
+    def geometry(self):
+        return self.model.geometry
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.source!r}, geometry={self.geometry.name!r})"
+
+
+def load_model(path_or_default: str | Path = "default") -> LoadedModel:
+    """Load a model file, or the bundled one for ``"default"``.
+
+    Raises :class:`~caloforge.errors.CaloforgeError` (one line) if the file is missing,
+    not a caloforge model, or incompatible with this caloforge version.
+    """
+    if str(path_or_default) == "default":
+        path = default_model_path()
+        if not path.is_file():
+            raise CaloforgeError(
+                f"no bundled default model in this installation (expected {DEFAULT_MODEL} in caloforge/data/models); "
+                "train one with `caloforge train` and pass --model PATH/model.pt"
+            )
+        source = "default"
+    else:
+        path, source = Path(path_or_default), str(path_or_default)
+    model, meta = load_model_file(path)
+    return LoadedModel(model, source, meta)
