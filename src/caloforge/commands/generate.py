@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--energy", help="incident energy in GeV: E (fixed) or EMIN:EMAX (log-uniform), e.g. 1:100")
     src.add_argument("--energies-from", help="take the incident energies of this CaloChallenge file")
-    parser.add_argument("--sampler", default="heun", choices=sorted(SAMPLERS), help="sampler (default heun)")
-    parser.add_argument("--steps", type=positive_int, default=16, help="noise levels of the sampler (default 16)")
+    parser.add_argument("--sampler", default="ddpm", choices=sorted(SAMPLERS),
+                        help="sampler (default ddpm: the setting that meets the quality bar with the bundled model)")
+    parser.add_argument("--steps", type=positive_int, default=50, help="noise levels of the sampler (default 50)")
     parser.add_argument("--batch-size", type=positive_int, default=100, help="showers per network call (default 100)")
     parser.add_argument("--layer-steps", type=positive_int, default=32,
                         help="steps of the layer-energy model (Heun; default 32)")
