@@ -98,8 +98,8 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Load a YAML file into dataclass ``cls`` (errors name the file and the key)."""
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping (errors name the file)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
@@ -109,7 +109,12 @@ def load_config(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
-    return from_dict(cls, data, where=str(path))
+    return data
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Load a YAML file into dataclass ``cls`` (errors name the file and the key)."""
+    return from_dict(cls, read_yaml_mapping(path), where=str(path))
 
 
 def to_dict(obj: Any) -> Any:

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from caloforge.config import save_config
 from caloforge.errors import OutputExistsError

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from caloforge.config import from_dict
+from caloforge.config import from_dict, read_yaml_mapping
 from caloforge.errors import ConfigError
 
 #: metric names accepted by ``metrics``
@@ -153,15 +151,7 @@ def load_evaluate_config(path: str | Path) -> EvaluateConfig:
     """Read an :class:`EvaluateConfig` from YAML: either its fields at the top level, or the
     ``config.yaml`` that :func:`~caloforge.evaluate.evaluate` writes (``inputs`` + ``evaluate``;
     the ``inputs`` part is informational and ignored here). Unknown keys are errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+    data = read_yaml_mapping(path)
     if "evaluate" in data and set(data) <= {"inputs", "evaluate"}:
         if not isinstance(data["evaluate"], dict):
             raise ConfigError(f"{path}: 'evaluate' must be a mapping")
