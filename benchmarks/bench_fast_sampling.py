@@ -247,8 +247,8 @@ def bench_table(args: argparse.Namespace) -> None:
         fmt = (lambda v, k=1.0, d=3: "-" if v is None else f"{v * k:.{d}f}")
         cols = [fmt(m.get("auc_high")), fmt(m.get("auc_low")), fmt(m.get("fpd"), 1e3, 1), fmt(sep, 1.0, 4)]
         cols += ["-"] * 4 if s is None else [f"{s['showers_per_s']:.0f}", f"{s['cpu_ms']:.2f}",
-                                             f"{s['speedup_wall']:.0f}x / {s['speedup_cpu']:.0f}x",
-                                             f"{s['speedup_cpu_mean']:.0f}x"]
+                                             f"{s['speedup_wall']:.3g}x / {s['speedup_cpu']:.3g}x",
+                                             f"{s['speedup_cpu_mean']:.3g}x"]
         print(f"| {label} | " + " | ".join(cols) + " |")
 
 

@@ -215,7 +215,6 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
     sigmas = distillation_sigmas(cfg.n_levels, cfg.rho)
     sigma_min = float(sigmas[0])
 
-    torch.manual_seed(seed)
     student = copy.deepcopy(teacher)
     student.requires_grad_(False)
     student.voxel_denoiser.requires_grad_(True)
