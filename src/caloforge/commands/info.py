@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from caloforge.commands._common import add_geometry
+from caloforge.errors import CaloforgeError
 from caloforge.features import features_from_file
 from caloforge.geometry import CylindricalReadout, get_geometry
 from caloforge.io import file_info, find_problems
@@ -26,8 +27,8 @@ def _guess_geometry(n_voxels: int, attrs: dict) -> CylindricalReadout | None:
     if isinstance(name, str):
         try:
             return get_geometry(name)
-        except Exception:
-            pass
+        except CaloforgeError:
+            name = None  # not a preset: fall back to the stored description or the voxel count
     if isinstance(attrs.get("geometry_description"), dict):
         return CylindricalReadout.from_dict(attrs["geometry_description"])
     for preset in ("ds1-photons", "ds1-pions", "ds2", "ds3"):

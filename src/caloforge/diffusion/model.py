@@ -58,6 +58,10 @@ class EncodedBatch:
     voxels: torch.Tensor
     layers: torch.Tensor | None
 
+    def subset(self, idx: torch.Tensor) -> "EncodedBatch":
+        """The rows ``idx`` (index tensor or slice) of every field."""
+        return EncodedBatch(self.energy_cond[idx], self.voxels[idx], None if self.layers is None else self.layers[idx])
+
 
 class ShowerDiffusionModel(nn.Module):
     """Generator for one geometry: ``generate(energies) -> showers``."""

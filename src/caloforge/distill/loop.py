@@ -20,8 +20,6 @@ Output folder::
 from __future__ import annotations
 
 import copy
-import csv
-import io as _io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +37,8 @@ from caloforge.distill.config import DistillConfig
 from caloforge.distill.loss import consistency_loss, distillation_sigmas, draw, heun_step
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.generation.models import LoadedModel, load_model
-from caloforge.io import atomic_path, atomic_write_text, read_showers, validate_file
-from caloforge.train.checkpoint import MODEL_FORMAT_VERSION, read_checkpoint, save_model_file
+from caloforge.io import atomic_path, read_showers, validate_file
+from caloforge.train.checkpoint import MODEL_FORMAT_VERSION, read_checkpoint, save_model_file, write_history
 from caloforge.train.ema import EMA
 
 __all__ = ["DISTILL_STATE_FORMAT", "DistillResult", "OdeProbe", "distill", "is_distilled", "teacher_ode_solution"]
@@ -64,10 +62,6 @@ class DistillResult:
 def is_distilled(meta: dict[str, Any]) -> bool:
     """Whether checkpoint metadata (``LoadedModel.meta``) describe a distilled consistency student."""
     return isinstance(meta.get("training"), dict) and "distillation" in meta["training"]
-
-
-def _subset(batch: EncodedBatch, idx: torch.Tensor) -> EncodedBatch:
-    return EncodedBatch(batch.energy_cond[idx], batch.voxels[idx], None if batch.layers is None else batch.layers[idx])
 
 
 def _load_data(path: Path, model: ShowerDiffusionModel, limit: int | None) -> EncodedBatch:
@@ -141,16 +135,6 @@ def _validate(student: ShowerDiffusionModel, probes: dict[str, OdeProbe], sigma_
     return out
 
 
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    if not history:
-        return
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_text(path, buf.getvalue())
-
-
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path, overwrite=True, suffix=".pt") as tmp:
         torch.save({"format": DISTILL_STATE_FORMAT, "format_version": MODEL_FORMAT_VERSION,
@@ -209,8 +193,8 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
     else:
         n_val = max(1, min(cfg.val_showers, train_set.voxels.shape[0] // 10))
         keep = torch.arange(train_set.voxels.shape[0] - n_val)
-        val_set = _subset(train_set, torch.arange(keep.numel(), train_set.voxels.shape[0]))
-        train_set = _subset(train_set, keep)
+        val_set = train_set.subset(torch.arange(keep.numel(), train_set.voxels.shape[0]))
+        train_set = train_set.subset(keep)
     n_train, dim = train_set.voxels.shape
     sigmas = distillation_sigmas(cfg.n_levels, cfg.rho)
     sigma_min = float(sigmas[0])
@@ -267,7 +251,7 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
                 perm, cursor = torch.randperm(n_train, generator=gen), 0
             idx = perm[cursor:cursor + cfg.batch_size]
             cursor += cfg.batch_size
-            batch = _subset(train_set, idx)
+            batch = train_set.subset(idx)
             choice = draw(idx.numel(), dim, cfg.n_levels, gen)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
@@ -308,7 +292,7 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
                     "perm": perm, "cursor": cursor,
                     "history": history, "elapsed_s": elapsed,
                 })
-                _write_history(out / "history.csv", history)
+                write_history(out / "history.csv", history)
             if timed_out:
                 stopped = "max_minutes"
                 break

@@ -19,6 +19,8 @@ Loading anything else fails with one clear line (:class:`~caloforge.errors.Input
 
 from __future__ import annotations
 
+import csv
+import io as _io
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from caloforge.config import from_dict, to_dict
 from caloforge.diffusion.model import ModelConfig, ShowerDiffusionModel
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.geometry import CylindricalReadout
-from caloforge.io import atomic_path
+from caloforge.io import atomic_path, atomic_write_text
 
 __all__ = [
     "MODEL_FORMAT",
@@ -138,3 +140,14 @@ def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
 def load_training_state(path: str | Path) -> dict[str, Any]:
     """Read a training state written by :func:`save_training_state`."""
     return read_checkpoint(path, STATE_FORMAT)
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    """Write per-epoch training records (one dict per epoch) as CSV, atomically."""
+    if not history:
+        return
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(path, buf.getvalue())

@@ -11,8 +11,6 @@ Output folder::
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,8 +26,8 @@ from caloforge.diffusion.model import EncodedBatch, ShowerDiffusionModel
 from caloforge.diffusion.schedules import sample_training_sigmas
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.geometry import get_geometry
-from caloforge.io import atomic_write_text, read_showers, validate_file
-from caloforge.train.checkpoint import load_training_state, save_model_file, save_training_state
+from caloforge.io import read_showers, validate_file
+from caloforge.train.checkpoint import load_training_state, save_model_file, save_training_state, write_history
 from caloforge.train.config import TrainConfig
 from caloforge.train.distributed import SINGLE, DistContext, process_group
 from caloforge.train.ema import EMA
@@ -61,10 +59,6 @@ def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * progress))
 
 
-def _subset(batch: EncodedBatch, idx: torch.Tensor) -> EncodedBatch:
-    return EncodedBatch(batch.energy_cond[idx], batch.voxels[idx], None if batch.layers is None else batch.layers[idx])
-
-
 def _load(path: Path, n_voxels: int, geometry_name: str, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     info = validate_file(path, n_voxels, geometry_name)
     if info.n_showers < 2:
@@ -88,26 +82,16 @@ def validation_loss(model: ShowerDiffusionModel, val: EncodedBatch, seed: int, c
         idx = torch.arange(lo, min(n, lo + 256))
         mine = k % dist.world_size == dist.rank
         if mine:
-            total_v += float(model.voxel_loss(dist.to_device(_subset(val, idx)), dist.to_device(sig_v[idx]),
+            total_v += float(model.voxel_loss(dist.to_device(val.subset(idx)), dist.to_device(sig_v[idx]),
                                               dist.to_device(noise_v[idx])).sum())
         if model.has_layer_model:
             sig_l = sample_training_sigmas(len(idx), cfg.sigma_sampling, p_mean=cfg.p_mean, p_std=cfg.p_std, generator=gen)
             noise_l = torch.randn(val.layers[idx].shape, generator=gen)
             if mine:
-                total_l += float(model.layer_loss(dist.to_device(_subset(val, idx)), dist.to_device(sig_l),
+                total_l += float(model.layer_loss(dist.to_device(val.subset(idx)), dist.to_device(sig_l),
                                                   dist.to_device(noise_l)).sum())
     total_v, total_l = dist.all_reduce_sum([total_v, total_l])
     return total_v / n, total_l / n
-
-
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    if not history:
-        return
-    buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_text(path, buf.getvalue())
 
 
 def train(
@@ -224,7 +208,7 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
                 sigma = sample_training_sigmas(n, cfg.sigma_sampling, p_mean=cfg.p_mean, p_std=cfg.p_std, generator=gen)
                 noise = torch.randn((n, train_set.voxels.shape[1]), generator=gen)
                 rows = dist.rows(n)
-                batch = dist.to_device(_subset(train_set, idx[rows]))
+                batch = dist.to_device(train_set.subset(idx[rows]))
                 lb = sig_l = noise_l = None
                 if model.has_layer_model:
                     l_idx = torch.randint(n_train, (cfg.layer_batch_size,), generator=gen)
@@ -232,7 +216,7 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
                                                    p_std=cfg.p_std, generator=gen)
                     noise_l = torch.randn((cfg.layer_batch_size, train_set.layers.shape[1]), generator=gen)
                     l_rows = dist.rows(cfg.layer_batch_size)
-                    lb = dist.to_device(_subset(train_set, l_idx[l_rows]))
+                    lb = dist.to_device(train_set.subset(l_idx[l_rows]))
                     sig_l, noise_l = dist.to_device(sig_l[l_rows]), dist.to_device(noise_l[l_rows])
                 losses_v, losses_l = train_losses(batch, dist.to_device(sigma[rows]), dist.to_device(noise[rows]),
                                                   lb, sig_l, noise_l)
@@ -286,7 +270,7 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
                     "epoch": epoch, "step": step, "bad_epochs": bad_epochs, "best_val": best_val,
                     "history": history, "elapsed_s": elapsed,
                 })
-                _write_history(out / "history.csv", history)
+                write_history(out / "history.csv", history)
             if timed_out:
                 stopped = "max_minutes"
                 break
