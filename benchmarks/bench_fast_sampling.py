@@ -11,6 +11,7 @@ end-to-end generation speed next to Geant4. Prints markdown tables.
         --runs heun:8,dpmpp2m:10,dpmpp2m:10:5:40
     # 3. generation speed at batch 100 (wall best-of and CPU time per shower) and the speed-up
     #    over Geant4 on the energies of a `caloforge simulate` file
+    #    (or --geant4-live N: simulate N showers with Geant4 in the same run and use their energies)
     python benchmarks/bench_fast_sampling.py speed --model default --geant4 ds2_e-_test.h5 \
         --runs heun:16:heun:32,consistency:1:dpmpp2m:8@student.pt
     # 4. the table from `caloforge evaluate` folders and `speed` output
@@ -186,13 +187,18 @@ def bench_steps(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------- speed
 def bench_speed(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    from caloforge.fullsim import geant4_seconds_per_shower
+    if args.geant4_live:  # Geant4 timed now, on this machine, and its energies reused below
+        from caloforge.fullsim import simulate_showers
 
-    g4_median = geant4_seconds_per_shower(args.geant4)
-    g4_mean = float(read_extra(args.geant4, "cpu_time_s").mean())
-    energies = read_extra(args.geant4, ENERGY_KEY).astype(np.float32).reshape(-1)
-    energies = np.resize(energies, args.n)
-    print(f"Geant4 ({args.geant4}): median {1e3 * g4_median:.1f}, mean {1e3 * g4_mean:.1f} CPU ms/shower; "
+        g4_energies, _, cpu_s = simulate_showers("ds2", "e-", args.geant4_energy, args.geant4_live, seed=99,
+                                                 workers=1, progress=True)
+        source = f"caloforge simulate ds2 e- {args.geant4_energy} GeV, {args.geant4_live} showers, this run"
+    else:
+        g4_energies, cpu_s = read_extra(args.geant4, ENERGY_KEY), read_extra(args.geant4, "cpu_time_s")
+        source = args.geant4
+    g4_median, g4_mean = float(np.median(cpu_s)), float(np.mean(cpu_s))
+    energies = np.resize(np.asarray(g4_energies, dtype=np.float32).reshape(-1), args.n)
+    print(f"Geant4 ({source}): median {1e3 * g4_median:.1f}, mean {1e3 * g4_mean:.1f} CPU ms/shower; "
           f"generation: {args.n} showers of those energies, batch {BATCH}, {args.threads} thread(s), best of "
           f"{args.repeats} (wall) / median (CPU)")
     print("| model | sampler | steps | layer sampler | precision | NFE (voxel) | showers/s (wall) | wall ms/shower | "
@@ -273,7 +279,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("speed", help="generation speed and speed-up over Geant4")
     p.add_argument("--model", default="default")
-    p.add_argument("--geant4", required=True, help="file from `caloforge simulate` (cpu_time_s, energies)")
+    g4 = p.add_mutually_exclusive_group(required=True)
+    g4.add_argument("--geant4", help="file from `caloforge simulate` (its cpu_time_s and energies)")
+    g4.add_argument("--geant4-live", type=int, metavar="N",
+                    help="instead: simulate N ds2 electrons with Geant4 in this run (1 worker) and time them")
+    p.add_argument("--geant4-energy", default="1:100", help="energies of --geant4-live, GeV (default 1:100)")
     p.add_argument("--runs", default="heun:16:heun:32", help="SAMPLER:STEPS:LAYER_SAMPLER:LAYER_STEPS[:bf16][@MODEL],...")
     p.add_argument("--n", type=int, default=500, help="showers per timed run")
     p.add_argument("--threads", type=int, default=2)

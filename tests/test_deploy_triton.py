@@ -25,9 +25,11 @@ from caloforge.deploy import (
     make_noise,
     voxel_permutation,
 )
+from caloforge.cli import main
 from caloforge.deploy.api import export_model
 from caloforge.errors import CaloforgeError
 from caloforge.generation import generate_showers, load_model
+from caloforge.io import iter_showers
 from deploy_helpers import SAMPLER, tiny_checkpoint
 
 MAX_BATCH = 8
@@ -214,3 +216,19 @@ def test_unreachable_server_is_a_clear_error():
         ShowerClient(f"127.0.0.1:{free_port()}", timeout_s=2).model_config()
     with pytest.raises(CaloforgeError, match="scheme must be http:// or grpc://"):
         ShowerClient("ftp://127.0.0.1:1")
+
+
+def test_generate_cli_with_server_writes_the_in_process_showers(server, model, tmp_path, capsys):
+    out = tmp_path / "remote.h5"
+    args = ["generate", "--server", server["grpc"], "--energy", "1:100", "--n", "7", "--batch-size", "3",
+            "--concurrency", "2", "--seed", "5", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    ((energies, showers),) = list(iter_showers(out, chunk_size=100))
+    local = generate_showers(model, energies.reshape(-1, 1), seed=5, batch_size=3, **SAMPLER)
+    assert showers.shape == (7, 6480)
+    assert float(np.abs(showers - local).max()) <= 1e-3 * local.max()
+    assert "server: grpc://127.0.0.1" in out.with_suffix(".yaml").read_text()
+    assert main(args) == 2  # never overwrites without --overwrite
+    assert "exists" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--sampler", "heun"]) == 2
+    assert "--sampler does not apply with --server" in capsys.readouterr().err

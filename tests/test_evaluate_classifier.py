@@ -42,7 +42,8 @@ def test_auc_half_on_two_halves_of_one_sample():
     assert abs(result.auc - 0.5) < 0.05
     assert abs(result.jsd) < 0.05
     assert result.n_test == 1200 and result.n_train == 3600 and result.n_validation == 1200
-    assert 1 <= result.best_epoch <= result.epochs_run <= SMALL.epochs
+    assert len(result.aucs) == SMALL.repeats and result.auc == pytest.approx(np.mean(result.aucs))
+    assert all(1 <= b <= r <= SMALL.epochs for b, r in zip(result.best_epochs, result.epochs_run))
 
 
 def test_auc_high_on_clearly_different_samples():

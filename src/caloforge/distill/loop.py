@@ -37,8 +37,14 @@ from caloforge.distill.config import DistillConfig
 from caloforge.distill.loss import consistency_loss, distillation_sigmas, draw, heun_step
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.generation.models import LoadedModel, load_model
-from caloforge.io import atomic_path, read_showers, validate_file
-from caloforge.train.checkpoint import MODEL_FORMAT_VERSION, read_checkpoint, save_model_file, write_history
+from caloforge.io import read_showers, validate_file
+from caloforge.train.checkpoint import (
+    MODEL_FORMAT_VERSION,
+    read_checkpoint,
+    save_checkpoint,
+    save_model_file,
+    write_history,
+)
 from caloforge.train.ema import EMA
 
 __all__ = ["DISTILL_STATE_FORMAT", "DistillResult", "OdeProbe", "distill", "is_distilled", "teacher_ode_solution"]
@@ -136,9 +142,8 @@ def _validate(student: ShowerDiffusionModel, probes: dict[str, OdeProbe], sigma_
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path, overwrite=True, suffix=".pt") as tmp:
-        torch.save({"format": DISTILL_STATE_FORMAT, "format_version": MODEL_FORMAT_VERSION,
-                    "caloforge_version": __version__, **state}, tmp)
+    save_checkpoint({"format": DISTILL_STATE_FORMAT, "format_version": MODEL_FORMAT_VERSION,
+                     "caloforge_version": __version__, **state}, path)
 
 
 def _load_teacher(teacher: str | Path | LoadedModel) -> LoadedModel:

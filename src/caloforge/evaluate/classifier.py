@@ -71,16 +71,23 @@ class DenseClassifier(torch.nn.Module):
 
 @dataclass
 class ClassifierResult:
-    """Outcome of one classifier test. ``auc`` on raw test probabilities; ``auc_calibrated`` after
-    isotonic calibration (the challenge prints this one; ties make it slightly different);
-    ``jsd`` as defined in the module doc; ``accuracy`` of calibrated probabilities at 0.5."""
+    """Outcome of a classifier test, over ``config.repeats`` independent runs (new data split,
+    initialisation and shuffling each). ``auc`` / ``auc_calibrated`` / ``jsd`` / ``accuracy``: means
+    over the runs; ``auc_std`` / ``jsd_std``: their standard deviation between runs (the spread a
+    single run would show); ``aucs``: the AUC of each run. ``auc`` is on raw test probabilities,
+    ``auc_calibrated`` after isotonic calibration (the challenge prints this one; ties make it
+    slightly different); ``jsd`` as defined in the module doc; ``accuracy`` of calibrated
+    probabilities at 0.5. ``best_epochs`` / ``epochs_run``: per run. Sizes are per run."""
 
     auc: float
+    auc_std: float
+    aucs: list[float]
     auc_calibrated: float
     jsd: float
+    jsd_std: float
     accuracy: float
-    best_epoch: int
-    epochs_run: int
+    best_epochs: list[int]
+    epochs_run: list[int]
     n_train: int
     n_validation: int
     n_test: int
@@ -111,19 +118,49 @@ def _bce(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def classifier_test(reference: np.ndarray, generated: np.ndarray, config: ClassifierConfig, seed: int,
-                    progress: bool = True, desc: str = "classifier", threads: int | None = None) -> ClassifierResult:
-    """Train a :class:`DenseClassifier` to separate ``reference`` (label 1) from ``generated`` (0).
+                    progress: bool = True, desc: str = "classifier", threads: int | None = None,
+                    standardize: bool = True) -> ClassifierResult:
+    """Train :class:`DenseClassifier` s to separate ``reference`` (label 1) from ``generated`` (0).
 
     ``reference``, ``generated``: (N_ref, D), (N_gen, D) float32 inputs (see :func:`low_level_input`,
-    :func:`high_level_input`). The larger set is subsampled to the smaller one's size (balanced
-    classes, as the challenge requires); each class is split with ``config.split``. Deterministic
-    for a given ``seed`` (own torch/numpy generators; the global RNG state is restored) and thread
-    count. ``threads``: torch intra-op threads while training (None = leave torch's setting).
+    :func:`high_level_input`). Each of the ``config.repeats`` runs subsamples the larger set to the
+    smaller one's size (balanced classes, as the challenge requires), splits each class with
+    ``config.split``, standardises the inputs with the training set's mean and std (if
+    ``standardize``; see :attr:`ClassifierConfig.standardize`) and trains a fresh network.
+    Deterministic for a given ``seed`` (own
+    torch/numpy generators; the global RNG state is restored) and thread count. ``threads``: torch
+    intra-op threads while training (None = leave torch's setting).
     """
+    if min(len(reference), len(generated)) < 10:
+        raise ValueError(f"classifier test needs at least 10 showers per sample, got {min(len(reference), len(generated))}")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("classifier.device: 'cuda' requested but torch sees no CUDA device")
+    threads_before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        runs = [_one_run(reference, generated, config, seed + 7919 * k, standardize, progress,
+                         desc if config.repeats == 1 else f"{desc} {k + 1}/{config.repeats}")
+                for k in range(config.repeats)]
+    finally:
+        torch.set_num_threads(threads_before)
+    aucs = [r["auc"] for r in runs]
+    jsds = [r["jsd"] for r in runs]
+    return ClassifierResult(
+        auc=float(np.mean(aucs)), auc_std=float(np.std(aucs)), aucs=aucs,
+        auc_calibrated=float(np.mean([r["auc_calibrated"] for r in runs])),
+        jsd=float(np.mean(jsds)), jsd_std=float(np.std(jsds)),
+        accuracy=float(np.mean([r["accuracy"] for r in runs])),
+        best_epochs=[r["best_epoch"] for r in runs], epochs_run=[r["epochs_run"] for r in runs],
+        **{k: runs[0][k] for k in ("n_train", "n_validation", "n_test", "n_inputs")},
+    )
+
+
+def _one_run(reference: np.ndarray, generated: np.ndarray, config: ClassifierConfig, seed: int, standardize: bool,
+             progress: bool, desc: str) -> dict:
+    """One classifier run (balanced subsample, split, standardise, train, calibrate, score) as a dict."""
     rng = np.random.default_rng(seed)
     n = min(len(reference), len(generated))
-    if n < 10:
-        raise ValueError(f"classifier test needs at least 10 showers per sample, got {n}")
     ref = reference[rng.choice(len(reference), n, replace=False)] if len(reference) > n else reference
     gen = generated[rng.choice(len(generated), n, replace=False)] if len(generated) > n else generated
     parts = []
@@ -132,35 +169,30 @@ def classifier_test(reference: np.ndarray, generated: np.ndarray, config: Classi
         parts.append([(data[i], np.full(len(i), label, np.float32)) for i in idx])
     sets = []
     for k in range(3):
-        x = np.concatenate([parts[0][k][0], parts[1][k][0]])
+        x = np.concatenate([parts[0][k][0], parts[1][k][0]]).astype(np.float64)
         y = np.concatenate([parts[0][k][1], parts[1][k][1]])
-        sets.append((torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y)))
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = sets
-
-    if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("classifier.device: 'cuda' requested but torch sees no CUDA device")
+        sets.append((x, y))
+    if standardize:  # statistics of the training set only
+        mean, std = sets[0][0].mean(axis=0), sets[0][0].std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        sets = [((x - mean) / std, y) for x, y in sets]
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (
+        (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y)) for x, y in sets)
     device = torch.device(config.device)
     x_train, y_train, x_val, x_test = (t.to(device) for t in (x_train, y_train, x_val, x_test))
-    threads_before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        p_val, p_test, best_epoch, epochs_run = _train(x_train, y_train, x_val, y_val, x_test, config, seed,
-                                                        progress, desc)
-    finally:
-        torch.set_num_threads(threads_before)
+    p_val, p_test, best_epoch, epochs_run = _train(x_train, y_train, x_val, y_val, x_test, config, seed, progress, desc)
     labels_val, labels_test = y_val.numpy().astype(np.float64), y_test.numpy().astype(np.float64)
     calibrator = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(p_val, labels_val)
     p_cal = calibrator.predict(p_test)
-    return ClassifierResult(
-        auc=float(roc_auc_score(labels_test, p_test)),
-        auc_calibrated=float(roc_auc_score(labels_test, p_cal)),
-        jsd=float((np.log(2.0) - _bce(p_cal, labels_test)) / np.log(2.0)),
-        accuracy=float(np.mean((p_cal >= 0.5) == (labels_test == 1))),
-        best_epoch=best_epoch, epochs_run=epochs_run,
-        n_train=int(x_train.shape[0]), n_validation=int(x_val.shape[0]), n_test=int(x_test.shape[0]),
-        n_inputs=int(x_train.shape[1]),
-    )
+    return {
+        "auc": float(roc_auc_score(labels_test, p_test)),
+        "auc_calibrated": float(roc_auc_score(labels_test, p_cal)),
+        "jsd": float((np.log(2.0) - _bce(p_cal, labels_test)) / np.log(2.0)),
+        "accuracy": float(np.mean((p_cal >= 0.5) == (labels_test == 1))),
+        "best_epoch": best_epoch, "epochs_run": epochs_run,
+        "n_train": int(x_train.shape[0]), "n_validation": int(x_val.shape[0]), "n_test": int(x_test.shape[0]),
+        "n_inputs": int(x_train.shape[1]),
+    }
 
 
 def _train(x_train, y_train, x_val, y_val, x_test, config: ClassifierConfig, seed: int, progress: bool, desc: str):

@@ -207,7 +207,8 @@ def _compute(config: EvaluateConfig, gen: Sample, ref: Sample, geo: CylindricalR
             else:
                 x_ref, x_gen = high_level_input(feats_ref, geo), high_level_input(feats_gen, geo)
             result = classifier_test(x_ref, x_gen, config.classifier, _metric_seed(config.seed, f"cls-{level}"),
-                                     progress=progress, desc=f"classifier {level}-level")
+                                     progress=progress, desc=f"classifier {level}-level",
+                                     standardize=level in config.classifier.standardize)
             del x_ref, x_gen
         metrics[f"auc_{level}"], metrics[f"jsd_{level}"] = result.auc, result.jsd
         metrics[f"classifier_{level}"] = result.as_dict()

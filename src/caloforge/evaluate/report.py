@@ -25,6 +25,14 @@ def separation_summary(entries: list[tuple[str, str, float]]) -> dict[str, dict]
     return out
 
 
+def _fmt_auc(metrics: dict, level: str) -> str:
+    """``mean +- std (R runs)`` of a classifier AUC, or ``-`` when it was not computed."""
+    result = metrics.get(f"classifier_{level}")
+    if not result:
+        return _fmt(metrics.get(f"auc_{level}"))
+    return f"{result['auc']:.3f} +- {result['auc_std']:.3f} ({len(result['aucs'])} runs)"
+
+
 def write_report(path: Path, metrics: dict, timings: dict[str, float], plot_files: list[str]) -> Path:
     """Write the markdown report; ``plot_files`` are PNG paths relative to the report's folder."""
     lines = [
@@ -39,8 +47,9 @@ def write_report(path: Path, metrics: dict, timings: dict[str, float], plot_file
         "",
         "| metric | value | meaning |",
         "| --- | --- | --- |",
-        f"| AUC low-level | {_fmt(metrics['auc_low'])} | classifier on voxels; 0.5 = indistinguishable |",
-        f"| AUC high-level | {_fmt(metrics['auc_high'])} | classifier on high-level features |",
+        f"| AUC low-level | {_fmt_auc(metrics, 'low')} | classifier on voxels (mean +- spread of the runs); "
+        "0.5 = indistinguishable |",
+        f"| AUC high-level | {_fmt_auc(metrics, 'high')} | classifier on high-level features |",
         f"| JSD low-level | {_fmt(metrics['jsd_low'])} | calibrated classifier JSD / ln 2; 0 = indistinguishable |",
         f"| JSD high-level | {_fmt(metrics['jsd_high'])} | |",
         f"| FPD x 1e3 | {_fmt(metrics['fpd'], 1e3, 3)} +- {_fmt(metrics['fpd_err'], 1e3, 3)} "

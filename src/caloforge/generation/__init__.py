@@ -6,6 +6,7 @@ from caloforge.generation.generate import (
     generate_file,
     generate_layer_energies,
     generate_showers,
+    resolve_energies,
 )
 from caloforge.generation.models import DEFAULT_MODEL, LoadedModel, default_model_path, load_model
 
@@ -19,4 +20,5 @@ __all__ = [
     "generate_layer_energies",
     "generate_showers",
     "load_model",
+    "resolve_energies",
 ]

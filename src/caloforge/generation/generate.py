@@ -131,6 +131,25 @@ def energies_from_spec(energy: str, n: int, seed: int) -> np.ndarray:
     return spec.energy_mev(rng.random(n)).astype(np.float32)
 
 
+def resolve_energies(*, energy: str | None, energies_from: str | Path | None, n: int | None,
+                     seed: int) -> np.ndarray:
+    """(N,) float32 incident energies in MeV of a generation job: ``energy`` (GeV spec, needs ``n``)
+    or the first ``n`` (all if None) incident energies of the CaloChallenge file ``energies_from``."""
+    if (energy is None) == (energies_from is None):
+        raise CaloforgeError("give exactly one of --energy and --energies-from")
+    if energy is not None:
+        if n is None or n < 1:
+            raise CaloforgeError("--energy needs --n (number of showers, > 0)")
+        return energies_from_spec(energy, n, seed)
+    file_info(energies_from)
+    energies = read_extra(energies_from, ENERGY_KEY).astype(np.float32).reshape(-1)
+    if n is not None:
+        if n > energies.size:
+            raise InputFileError(f"{energies_from}: holds {energies.size} incident energies, --n asks for {n}")
+        energies = energies[:n]
+    return energies
+
+
 @dataclass
 class GenerationResult:
     """``path``: the written file; ``config_path``: its resolved options (YAML); ``n_showers``;
@@ -161,19 +180,7 @@ def generate_file(
     _check_options(sampler, steps, batch_size)
     _check_options(layer_sampler, layer_steps, batch_size)
     check_precision(precision)
-    if (energy is None) == (energies_from is None):
-        raise CaloforgeError("give exactly one of --energy and --energies-from")
-    if energy is not None:
-        if n is None or n < 1:
-            raise CaloforgeError("--energy needs --n (number of showers, > 0)")
-        energies = energies_from_spec(energy, n, seed)
-    else:
-        file_info(energies_from)
-        energies = read_extra(energies_from, ENERGY_KEY).astype(np.float32).reshape(-1)
-        if n is not None:
-            if n > energies.size:
-                raise InputFileError(f"{energies_from}: holds {energies.size} incident energies, --n asks for {n}")
-            energies = energies[:n]
+    energies = resolve_energies(energy=energy, energies_from=energies_from, n=n, seed=seed)
     first, last = shard_showers(energies.size, batch_size, num_shards, shard_index)
     loaded = load_model(model)
     geometry = loaded.geometry

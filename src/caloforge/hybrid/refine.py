@@ -1,4 +1,5 @@
-"""Hybrid simulation: FastSim showers refined by a trained diffusion model (SDEdit, arXiv:2108.01073).
+"""Hybrid simulation: FastSim showers refined by a trained diffusion model (SDEdit, arXiv:2108.01073)
+or by a cold-diffusion refiner trained for it (:mod:`caloforge.hybrid.bridge`).
 
 Pipeline per batch (incident energies ``E`` (n, 1) MeV kept exactly as given):
 
@@ -9,7 +10,9 @@ Pipeline per batch (incident energies ``E`` (n, 1) MeV kept exactly as given):
    model from the same ``sigma0`` (cheap, fixes FastSim's layer-energy fluctuations),
    ``"fastsim"`` (keep FastSim's layer energies exactly) or ``"model"`` (fresh draw from the
    layer-energy model, ignoring FastSim's);
-3. SDEdit of ``z`` with the voxel model from ``sigma0``, conditioned on ``E`` (and the layer vector);
+3. voxels: SDEdit of ``z`` with the voxel model from ``sigma0``, conditioned on ``E`` (and the
+   layer vector); with a refiner model instead its Brownian bridge from FastSim (t = 1) to
+   Geant4 (t = 0) in ``steps`` steps (``sigma0`` then only sets the layer-energy refinement);
 4. invert the preprocessing (cell threshold applied).
 """
 
@@ -29,10 +32,12 @@ from caloforge.diffusion.model import ShowerDiffusionModel
 from caloforge.diffusion.samplers import SAMPLERS, network_evaluations
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.generation.models import LoadedModel, load_model
+from caloforge.hybrid.bridge import BRIDGE_FORMAT, ShowerBridge, load_bridge_file
 from caloforge.hybrid.sdedit import sdedit, start_sigma
 from caloforge.io import ShowerWriter, check_output_path, file_info, iter_showers
 
-__all__ = ["LAYER_MODES", "RefineResult", "refine_batch", "refine_file", "refine_showers", "resolve_sigma0"]
+__all__ = ["LAYER_MODES", "RefineResult", "load_refiner", "refine_batch", "refine_file", "refine_showers",
+           "resolve_sigma0"]
 
 LayerMode = Literal["refine", "fastsim", "model"]
 LAYER_MODES = ("refine", "fastsim", "model")
@@ -70,9 +75,12 @@ def _generator(seed: int, index: int) -> torch.Generator:
 def refine_batch(
     net: ShowerDiffusionModel, energies: torch.Tensor, showers: torch.Tensor, *, sigma0: float, steps: int,
     sampler: str = "dpmpp2m", layers: LayerMode = "refine", layer_steps: int = 8,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | None = None, bridge: ShowerBridge | None = None,
 ) -> torch.Tensor:
-    """Refine FastSim ``showers`` (n, V) MeV at incident ``energies`` (n, 1) MeV -> (n, V) MeV."""
+    """Refine FastSim ``showers`` (n, V) MeV at incident ``energies`` (n, 1) MeV -> (n, V) MeV.
+
+    ``net``: the diffusion model (its transforms, layer model and, without ``bridge``, its voxel
+    model for SDEdit); ``bridge``: a cold-diffusion refiner over ``net`` for the voxels."""
     energies = energies.reshape(-1, 1).float()
     showers = showers.float()
     cond = net.energy_scaler.transform(energies)
@@ -88,13 +96,16 @@ def refine_batch(
         else:
             y = net.sample_layers(energies, sampler=sampler, steps=layer_steps, generator=generator)
             e_layer = net.layer_pre.inverse_transform(y, energies)
-    z = sdedit(sampler, net.voxel_denoiser, net.voxel_pre.transform(energies, showers), net.voxel_condition(cond, y),
-               steps, sigma0, generator=generator)
+    z_fast, voxel_cond = net.voxel_pre.transform(energies, showers), net.voxel_condition(cond, y)
+    if bridge is not None:
+        z = bridge.sample(z_fast, voxel_cond, steps, generator=generator)
+    else:
+        z = sdedit(sampler, net.voxel_denoiser, z_fast, voxel_cond, steps, sigma0, generator=generator)
     return net.voxel_pre.inverse_transform(z, energies, e_layer)
 
 
 def refine_showers(
-    model: ShowerDiffusionModel | LoadedModel, energies_mev: np.ndarray, fastsim_showers: np.ndarray, *,
+    model: ShowerDiffusionModel | LoadedModel | ShowerBridge, energies_mev: np.ndarray, fastsim_showers: np.ndarray, *,
     sigma0: float, steps: int = 4, sampler: str = "dpmpp2m", layers: LayerMode = "refine", layer_steps: int = 8,
     batch_size: int = 100, seed: int = 0, first_index: int = 0, progress: bool = False,
 ) -> np.ndarray:
@@ -103,10 +114,13 @@ def refine_showers(
 
     ``sigma0``: SDEdit start noise (:func:`resolve_sigma0`; 0 returns the FastSim showers through the
     preprocessing round trip); ``steps``: noise levels of ``sampler`` from ``sigma0`` to 0;
-    ``layers``/``layer_steps``: where layer energies come from (module docstring). Each batch has its own
-    random stream seeded by ``(seed, first_index + position)``, so chunked calls equal one call.
+    ``layers``/``layer_steps``: where layer energies come from (module docstring). With a
+    :class:`ShowerBridge` ``model`` the voxels follow its bridge in ``steps`` steps (``sampler``
+    then only drives the layer refinement). Each batch has its own random stream seeded by
+    ``(seed, first_index + position)``, so chunked calls equal one call.
     """
-    net = model.model if isinstance(model, LoadedModel) else model
+    bridge = model if isinstance(model, ShowerBridge) else None
+    net = bridge.base if bridge is not None else model.model if isinstance(model, LoadedModel) else model
     _check(sampler, steps, batch_size, layers)
     energies = np.asarray(energies_mev, dtype=np.float32).reshape(-1, 1)
     showers = np.asarray(fastsim_showers, dtype=np.float32)
@@ -123,7 +137,7 @@ def refine_showers(
             s = torch.from_numpy(showers[lo:lo + batch_size])
             gen = _generator(seed, first_index + lo)
             out[lo:lo + len(e)] = refine_batch(net, e, s, sigma0=sigma0, steps=steps, sampler=sampler, layers=layers,
-                                               layer_steps=layer_steps, generator=gen).numpy()
+                                               layer_steps=layer_steps, generator=gen, bridge=bridge).numpy()
             bar.update(len(e))
     return out
 
@@ -153,6 +167,21 @@ def _fastsim_chunks(net: ShowerDiffusionModel, energy: str, n: int, seed: int, p
         yield e.reshape(-1, 1), sim.sample(e, seed=int(np.random.SeedSequence([int(seed), lo, 7]).generate_state(1)[0]))
 
 
+def load_refiner(model: str | Path) -> tuple[LoadedModel | ShowerBridge, str, dict]:
+    """A diffusion model (``default`` or a ``caloforge train`` file: SDEdit) or a refiner file from
+    ``caloforge train-refiner`` (bridge): ``(model, method, checkpoint metadata)``."""
+    if str(model) != "default" and Path(model).is_file():
+        try:
+            fmt = torch.load(model, map_location="cpu", weights_only=True).get("format")
+        except Exception:  # load_model below gives the one-line error
+            fmt = None
+        if fmt == BRIDGE_FORMAT:
+            bridge, meta = load_bridge_file(model)
+            return bridge, "bridge", meta
+    loaded = load_model(model)
+    return loaded, "sdedit", loaded.meta
+
+
 def refine_file(
     out: str | Path, model: str | Path = "default", *, fastsim_from: str | Path | None = None,
     energy: str | None = None, n: int | None = None, t0: float | None = None, sigma0: float | None = None,
@@ -170,8 +199,9 @@ def refine_file(
     s0 = resolve_sigma0(t0, sigma0)
     if (fastsim_from is None) == (energy is None):
         raise CaloforgeError("give exactly one of --fastsim-from and --energy")
-    loaded = load_model(model)
-    net, geometry = loaded.model, loaded.geometry
+    refiner, method, meta = load_refiner(model)
+    net = refiner.base if isinstance(refiner, ShowerBridge) else refiner.model
+    geometry = net.geometry
     if fastsim_from is not None:
         info = file_info(fastsim_from)
         if info.n_voxels != geometry.n_voxels:
@@ -187,24 +217,24 @@ def refine_file(
         total = n
         chunks = _fastsim_chunks(net, energy, n, seed, particle, batch_size)
     options = {
-        "model": loaded.source, "fastsim_from": None if fastsim_from is None else str(fastsim_from),
+        "model": str(model), "method": method, "fastsim_from": None if fastsim_from is None else str(fastsim_from),
         "energy": energy, "n": int(total), "particle": particle if energy is not None else None,
         "t0": t0, "sigma0": s0, "steps": steps, "sampler": sampler,
-        "network_evaluations": network_evaluations(sampler, steps) if s0 > 0 else 0,
+        "network_evaluations": steps if method == "bridge" else network_evaluations(sampler, steps) if s0 > 0 else 0,
         "layers": layers if net.has_layer_model else None,
         "layer_steps": layer_steps if net.has_layer_model and layers != "fastsim" else None,
         "batch_size": batch_size, "seed": seed,
     }
-    metadata = {"generator": "caloforge-hybrid-sdedit", **{k: v for k, v in options.items() if v is not None},
+    metadata = {"generator": f"caloforge-hybrid-{method}", **{k: v for k, v in options.items() if v is not None},
                 "geometry": geometry.name, "geometry_description": geometry.to_dict(),
-                "model_caloforge_version": loaded.meta.get("caloforge_version")}
+                "model_caloforge_version": meta.get("caloforge_version")}
     config_path = out.with_suffix(".yaml")
     start = time.perf_counter()
     done = 0
     with ShowerWriter(out, geometry.n_voxels, metadata, overwrite=overwrite) as writer, \
             tqdm(total=total, disable=not progress, desc="refine", unit="shower") as bar:
         for e, s in chunks:
-            refined = refine_showers(net, e, s, sigma0=s0, steps=steps, sampler=sampler, layers=layers,
+            refined = refine_showers(refiner, e, s, sigma0=s0, steps=steps, sampler=sampler, layers=layers,
                                      layer_steps=layer_steps, batch_size=batch_size, seed=seed, first_index=done)
             writer.append(e, refined)
             done += len(e)

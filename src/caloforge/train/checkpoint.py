@@ -49,7 +49,8 @@ STATE_FORMAT = "caloforge-training-state"
 MODEL_FORMAT_VERSION = 1
 
 
-def _save(obj: dict, path: str | Path) -> Path:
+def save_checkpoint(obj: dict, path: str | Path) -> Path:
+    """Write a checkpoint dict with torch.save, atomically (temp file + rename)."""
     with atomic_path(path, overwrite=True, suffix=".pt") as tmp:
         torch.save(obj, tmp)
     return Path(path)
@@ -105,7 +106,7 @@ def build_model(path: str | Path, config: dict, geometry: dict, state_dict: dict
 
 def save_model_file(path: str | Path, model: ShowerDiffusionModel, training: dict[str, Any]) -> Path:
     """Write a self-describing model file (see module docstring) atomically."""
-    return _save({
+    return save_checkpoint({
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "caloforge_version": __version__,
@@ -133,7 +134,7 @@ def load_model_file(path: str | Path) -> tuple[ShowerDiffusionModel, dict[str, A
 
 def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
     """Write a resumable training state (``state`` holds config, weights, optimiser, ...)."""
-    return _save({"format": STATE_FORMAT, "format_version": MODEL_FORMAT_VERSION,
+    return save_checkpoint({"format": STATE_FORMAT, "format_version": MODEL_FORMAT_VERSION,
                   "caloforge_version": __version__, **state}, path)
 
 
