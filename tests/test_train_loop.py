@@ -9,7 +9,7 @@ from diffusion_helpers import small_geometry, write_toy_file
 
 from caloforge.diffusion import ModelConfig, ShowerDiffusionModel
 from caloforge.errors import CaloforgeError, InputFileError
-from caloforge.geometry import write_binning_xml
+from caloforge.geometry import get_geometry, write_binning_xml
 from caloforge.nn import LayerMLPConfig, UNetConfig
 from caloforge.train import TrainConfig, load_model_file, save_model_file, train, validation_loss
 
@@ -135,3 +135,31 @@ def test_layer_model_finetune_keeps_voxel_model(setup):
     for key, value in before.state_dict().items():
         if not key.startswith("layer_denoiser."):
             assert torch.equal(value, after.state_dict()[key]), key
+
+
+def test_best_parts_keep_each_parts_best_epoch():
+    """model.pt takes each network from its own best validation epoch (train/best_parts.py)."""
+    from caloforge.train.best_parts import BestParts
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(unet=UNetConfig(stem_channels=0, channels=[4, 4], blocks=1, emb_dim=8),
+                      layer_model=LayerMLPConfig(hidden=8, blocks=1, emb_dim=8))
+    model = ShowerDiffusionModel(get_geometry("ds2"), cfg)
+    best = BestParts()
+    snapshots = []
+    for epoch, (voxel, layer) in enumerate([(1.0, 1.0), (0.8, 1.2), (0.9, 0.9)], start=1):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        assert best.update(model, {"voxel": voxel, "layer": layer}, epoch)
+    assert not best.update(model, {"voxel": 0.85, "layer": 0.95}, 4)
+    assert best.epoch == {"voxel": 2, "layer": 3} and best.total_loss == pytest.approx(0.8 + 0.9)
+    composed = best.compose(model).state_dict()
+    for key, value in composed.items():
+        source = 1 if key.startswith("voxel_denoiser.") else 2 if key.startswith("layer_denoiser.") else None
+        expected = model.state_dict()[key] if source is None else snapshots[source][key]
+        torch.testing.assert_close(value, expected)
+    restored = BestParts()
+    restored.load_state_dict(best.state_dict())
+    assert restored.epoch == best.epoch and restored.loss == best.loss

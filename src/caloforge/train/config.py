@@ -24,7 +24,8 @@ class TrainConfig:
     learning-rate schedule still spans ``epochs``); ``lr``, ``lr_min``: AdamW learning rate,
     cosine-decayed to ``lr_min`` after ``warmup_steps`` of linear warm-up; ``ema_decay``: EMA of
     the weights used for validation and saved as the model; ``patience``: early stopping after
-    this many epochs without a better validation loss (0 = off); ``val_fraction``: split of the
+    this many epochs in which neither network (voxel, layer) improved its validation loss
+    (0 = off); ``val_fraction``: split of the
     training file used for validation when no ``--val`` file is given; ``val_max_showers``: cap on
     validation showers per epoch; ``sigma_sampling``: training noise levels (``lognormal``
     (EDM) or ``cosine``); ``threads``: torch CPU threads (1 is fastest on a busy machine).

@@ -4,7 +4,9 @@ stopping, resumable checkpoints, progress bar.
 Output folder::
 
     config.yaml   resolved configuration (+ data files and seed)
-    model.pt      best model so far (EMA weights, self-describing; what ``caloforge generate`` loads)
+    model.pt      best model so far: EMA weights of each part (voxel network, layer-energy network)
+                  from that part's best validation epoch (:mod:`caloforge.train.best_parts`;
+                  self-describing; what ``caloforge generate`` loads)
     last.pt       training state after the last finished epoch (``--resume`` continues from it)
     history.csv   per epoch: steps, train/validation losses (voxel, layer), learning rate, seconds
 """
@@ -27,6 +29,7 @@ from caloforge.diffusion.schedules import sample_training_sigmas
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.geometry import get_geometry
 from caloforge.io import read_showers, validate_file
+from caloforge.train.best_parts import BestParts
 from caloforge.train.checkpoint import load_training_state, save_model_file, save_training_state, write_history
 from caloforge.train.config import TrainConfig
 from caloforge.train.distributed import SINGLE, DistContext, process_group
@@ -169,6 +172,7 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
     history: list[dict[str, float]] = []
     epoch = step = bad_epochs = 0
     best_val = float("inf")
+    best = BestParts()
     elapsed_before = 0.0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -177,6 +181,8 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
         gen.set_state(state["generator"])
         epoch, step, bad_epochs = state["epoch"], state["step"], state["bad_epochs"]
         best_val, history, elapsed_before = state["best_val"], list(state["history"]), state["elapsed_s"]
+        if "best_parts" in state:  # states written before per-part selection start afresh here
+            best.load_state_dict(state["best_parts"])
     elif dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
@@ -244,7 +250,6 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
             if dist.distributed:  # mean over the global batches of this epoch
                 sums = np.asarray(dist.all_reduce_sum(sums)) / dist.world_size
             val_v, val_l = validation_loss(ema.model, val_set, seed, cfg, dist=dist)
-            val_loss = val_v + val_l
             elapsed = elapsed_before + time.perf_counter() - start
             history.append({"epoch": epoch, "step": step, "train_voxel_loss": float(sums[0] / max(count, 1)),
                             "train_layer_loss": float(sums[1] / max(count, 1)), "val_voxel_loss": val_v,
@@ -252,14 +257,16 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
             if dist.is_main:
                 bar.write(f"epoch {epoch}: train voxel {sums[0] / max(count, 1):.4f} layer {sums[1] / max(count, 1):.4f} | "
                           f"val voxel {val_v:.4f} layer {val_l:.4f} | {elapsed / 60:.1f} min")
-            if val_loss < best_val:
-                best_val, bad_epochs = val_loss, 0
+            losses = {"voxel": val_v, **({"layer": val_l} if model.has_layer_model else {})}
+            if best.update(ema.model, losses, epoch):
+                best_val, bad_epochs = best.total_loss, 0
                 if dist.is_main:
-                    save_model_file(model_path, ema.model, {
-                        "epoch": epoch, "step": step, "val_loss": val_loss, "val_voxel_loss": val_v,
-                        "val_layer_loss": val_l, "seed": seed, "data": data_meta, "elapsed_s": round(elapsed, 1),
-                        "torch_version": str(torch.__version__), "train_config": to_dict(cfg),
-                        "world_size": dist.world_size,
+                    save_model_file(model_path, best.compose(ema.model), {
+                        "epoch": epoch, "step": step, "val_loss": best_val, "val_voxel_loss": best.loss["voxel"],
+                        "val_layer_loss": best.loss["layer"] if model.has_layer_model else 0.0,
+                        "part_epochs": dict(best.epoch), "seed": seed, "data": data_meta,
+                        "elapsed_s": round(elapsed, 1), "torch_version": str(torch.__version__),
+                        "train_config": to_dict(cfg), "world_size": dist.world_size,
                     })
             else:
                 bad_epochs += 1
@@ -268,7 +275,7 @@ def _run(cfg: TrainConfig, data: Path, val: Path | None, out: Path, seed: int, s
                     "config": to_dict(cfg), "geometry": geometry.to_dict(), "seed": seed, "model": model.state_dict(),
                     "ema": ema.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
                     "epoch": epoch, "step": step, "bad_epochs": bad_epochs, "best_val": best_val,
-                    "history": history, "elapsed_s": elapsed,
+                    "best_parts": best.state_dict(), "history": history, "elapsed_s": elapsed,
                 })
                 write_history(out / "history.csv", history)
             if timed_out:
