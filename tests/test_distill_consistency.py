@@ -122,8 +122,10 @@ def test_generate_cli_samples_the_student(teacher, student, tmp_path):
     with h5py.File(tmp_path / "s4.h5") as f:
         assert f.attrs["sampler"] == "consistency" and f.attrs["network_evaluations"] == 4
     # energy is carried by the (unchanged) layer model: totals close to the incident energies
+    with h5py.File(tmp_path / "s2.h5") as f:  # the student's recommended layer sampler (its file) was used
+        assert f.attrs["layer_sampler"] == "dpmpp2m-s20"
     direct = generate_showers(load_model(student.model_path), e, sampler="consistency", steps=2, batch_size=4, seed=2,
-                              layer_steps=4)
+                              layer_sampler="dpmpp2m-s20", layer_steps=4)
     assert np.array_equal(direct, s2)
     # bf16 network arithmetic and another layer sampler, recorded in the file; totals stay close
     assert main(base + ["--steps", "2", "--precision", "bf16", "--layer-sampler", "dpmpp2m", "--layer-steps", "6",

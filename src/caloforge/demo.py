@@ -25,13 +25,13 @@ from caloforge.io import atomic_write_text, read_extra, read_showers, write_show
 @dataclass
 class DemoConfig:
     """``n``: Geant4 showers; ``workers``: Geant4 processes; ``sampler``/``steps``: diffusion sampler
-    (DDPM 50 is the setting of the bundled model that meets the fidelity bar, docs/diffusion.md)."""
+    (None: the sampling the bundled model recommends, :attr:`caloforge.generation.LoadedModel.sampling`)."""
 
     n: int = 300
     seed: int = 0
     workers: int = 2
-    sampler: str = "ddpm"
-    steps: int = 50
+    sampler: str | None = None
+    steps: int | None = None
     batch_size: int = 100
 
 
@@ -84,13 +84,15 @@ def run_demo(out_dir: str | Path, config: DemoConfig | None = None, *, overwrite
                   overwrite=True, progress=progress)
     energies, _ = read_showers(g4.path)
 
-    say(f"[2/4] diffusion: bundled model, sampler {config.sampler}, {config.steps} steps")
     model = load_model("default")
-    showers, wall = _timed(generate_showers, model, energies, sampler=config.sampler, steps=config.steps,
-                           batch_size=config.batch_size, seed=config.seed, progress=progress)
+    sampling = {**model.sampling, **({"sampler": config.sampler} if config.sampler else {}),
+                **({"steps": config.steps} if config.steps else {})}
+    say(f"[2/4] diffusion: bundled model, sampler {sampling['sampler']}, {sampling['steps']} step(s)")
+    showers, wall = _timed(generate_showers, model, energies, **sampling, batch_size=config.batch_size,
+                           seed=config.seed, progress=progress)
     write_showers(out / "diffusion.h5", energies, showers,
-                  {"geometry": "ds2", "generator": "caloforge-diffusion", "sampler": config.sampler,
-                   "steps": config.steps, "seed": config.seed}, overwrite=True)
+                  {"geometry": "ds2", "generator": "caloforge-diffusion", **sampling, "seed": config.seed},
+                  overwrite=True)
     diffusion_s = wall / len(energies)
 
     say("[3/4] FastSim (parametrised GFLASH-style showers)")

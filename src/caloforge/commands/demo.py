@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="caloforge-demo", help="output folder (default ./caloforge-demo)")
     parser.add_argument("--n", type=positive_int, default=DemoConfig.n, help="Geant4 showers (default %(default)s)")
     parser.add_argument("--workers", type=positive_int, default=DemoConfig.workers, help="Geant4 processes")
-    parser.add_argument("--sampler", default=DemoConfig.sampler, help="diffusion sampler (default %(default)s)")
+    parser.add_argument("--sampler", default=DemoConfig.sampler,
+                        help="diffusion sampler (default: the one the bundled model recommends)")
     parser.add_argument("--steps", type=positive_int, default=DemoConfig.steps, help="sampler steps")
     add_seed(parser)
     add_overwrite(parser)

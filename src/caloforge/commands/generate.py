@@ -12,7 +12,7 @@ HELP = "generate showers with a trained diffusion model (or the bundled one: --m
 # options that the served graph fixes: refused with --server rather than silently ignored
 _LOCAL_ONLY = ("model", "sampler", "steps", "layer_steps", "layer_sampler", "precision", "threads", "num_shards",
                "shard_index")
-_LOCAL_DEFAULTS = {"model": "default", "sampler": "ddpm", "steps": 50, "layer_steps": 32, "layer_sampler": "heun",
+_LOCAL_DEFAULTS = {"model": "default", "sampler": None, "steps": None, "layer_steps": None, "layer_sampler": None,
                    "precision": "fp32", "threads": None, "num_shards": 1, "shard_index": 0}
 
 
@@ -26,14 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--energy", help="incident energy in GeV: E (fixed) or EMIN:EMAX (log-uniform), e.g. 1:100")
     src.add_argument("--energies-from", help="take the incident energies of this CaloChallenge file")
     parser.add_argument("--sampler", default=_LOCAL_DEFAULTS["sampler"], choices=sorted(SAMPLERS),
-                        help="sampler (default ddpm: the setting that meets the quality bar with the bundled model)")
+                        help="sampler (default: the one recommended in the model file; "
+                             "ddpm for models without one)")
     parser.add_argument("--steps", type=positive_int, default=_LOCAL_DEFAULTS["steps"],
-                        help="noise levels of the sampler (default 50)")
+                        help="noise levels of the sampler (default: the model's recommended number)")
     parser.add_argument("--batch-size", type=positive_int, default=100, help="showers per network call (default 100)")
     parser.add_argument("--layer-steps", type=positive_int, default=_LOCAL_DEFAULTS["layer_steps"],
-                        help="steps of the layer-energy model (Heun; default 32)")
+                        help="steps of the layer-energy model (default: the model's recommended number)")
     parser.add_argument("--layer-sampler", default=_LOCAL_DEFAULTS["layer_sampler"], choices=sorted(SAMPLERS),
-                        help="sampler of the layer-energy model (default heun)")
+                        help="sampler of the layer-energy model (default: the model's recommended one)")
     parser.add_argument("--precision", default=_LOCAL_DEFAULTS["precision"], choices=("fp32", "bf16"),
                         help="network arithmetic: fp32 (default) or bf16 (faster on CPUs with AVX512-BF16)")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's choice)")

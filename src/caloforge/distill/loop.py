@@ -53,6 +53,10 @@ DISTILL_STATE_FORMAT = "caloforge-distill-state"
 #: settings that may change when resuming (to extend or cut a run); all others must match
 RESUMABLE_CHANGES = ("steps", "max_minutes", "val_every")
 
+#: sampling recommended in a student's file (what ``caloforge generate`` uses unless told otherwise):
+#: one consistency step for the voxels; the small layer-energy model keeps a 10-step solver
+STUDENT_SAMPLING = {"sampler": "consistency", "steps": 1, "layer_sampler": "dpmpp2m-s20", "layer_steps": 10}
+
 
 @dataclass
 class DistillResult:
@@ -287,7 +291,7 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
                           f"{metrics['val_consistency_mse']:.4g}, one-step mse {metrics['val_one_step_mse']:.4g} | "
                           f"{elapsed / 60:.1f} min")
                 running, count = 0.0, 0
-                save_model_file(model_path, ema.model, {"distillation": {
+                save_model_file(model_path, ema.model, {"sampling": STUDENT_SAMPLING, "distillation": {
                     **distill_meta, "step": step, **metrics,
                     "elapsed_s": round(elapsed, 1), "torch_version": str(torch.__version__)}})
                 _save_state(out / "last.pt", {

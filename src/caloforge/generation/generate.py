@@ -164,8 +164,9 @@ class GenerationResult:
 
 def generate_file(
     out: str | Path, model: str | Path = "default", *, n: int | None = None, energy: str | None = None,
-    energies_from: str | Path | None = None, sampler: str = "heun", steps: int = 16, batch_size: int = 100,
-    seed: int = 0, layer_sampler: str = "heun", layer_steps: int = 32, threads: int | None = None,
+    energies_from: str | Path | None = None, sampler: str | None = None, steps: int | None = None,
+    batch_size: int = 100, seed: int = 0, layer_sampler: str | None = None, layer_steps: int | None = None,
+    threads: int | None = None,
     overwrite: bool = False, progress: bool = True, num_shards: int = 1, shard_index: int = 0,
     precision: str = "fp32",
 ) -> GenerationResult:
@@ -175,14 +176,19 @@ def generate_file(
     first ``n`` incident energies, all if ``n`` is None). ``num_shards``/``shard_index``: write only
     this shard's part of the ``n``-shower job (see :func:`shard_showers`; join the shard files with
     ``caloforge merge``). Showers are written batch by batch, so memory does not grow with ``n``.
+    Sampler options left at None take the model's recommended ones (:attr:`LoadedModel.sampling`).
     """
     out = check_output_path(out, overwrite)
-    _check_options(sampler, steps, batch_size)
-    _check_options(layer_sampler, layer_steps, batch_size)
     check_precision(precision)
     energies = resolve_energies(energy=energy, energies_from=energies_from, n=n, seed=seed)
     first, last = shard_showers(energies.size, batch_size, num_shards, shard_index)
     loaded = load_model(model)
+    chosen = {"sampler": sampler, "steps": steps, "layer_sampler": layer_sampler, "layer_steps": layer_steps}
+    settings = {**loaded.sampling, **{k: v for k, v in chosen.items() if v is not None}}
+    sampler, steps = settings["sampler"], settings["steps"]
+    layer_sampler, layer_steps = settings["layer_sampler"], settings["layer_steps"]
+    _check_options(sampler, steps, batch_size)
+    _check_options(layer_sampler, layer_steps, batch_size)
     geometry = loaded.geometry
     options = {
         "model": loaded.source, "sampler": sampler, "steps": steps,

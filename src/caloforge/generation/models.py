@@ -9,10 +9,14 @@ from caloforge.diffusion.model import ShowerDiffusionModel
 from caloforge.errors import CaloforgeError
 from caloforge.train.checkpoint import load_model_file
 
-__all__ = ["DEFAULT_MODEL", "LoadedModel", "default_model_path", "load_model"]
+__all__ = ["DEFAULT_MODEL", "FALLBACK_SAMPLING", "LoadedModel", "default_model_path", "load_model"]
 
 #: file name of the bundled model in ``caloforge/data/models``
 DEFAULT_MODEL = "ds2_electrons.pt"
+
+
+#: sampling settings for model files that do not recommend their own (``training["sampling"]``)
+FALLBACK_SAMPLING = {"sampler": "ddpm", "steps": 50, "layer_sampler": "heun", "layer_steps": 32}
 
 
 def default_model_path() -> Path:
@@ -32,6 +36,14 @@ class LoadedModel:
     @property
     def geometry(self):
         return self.model.geometry
+
+    @property
+    def sampling(self) -> dict:
+        """The sampler settings this model was validated with: ``sampler``, ``steps``,
+        ``layer_sampler``, ``layer_steps`` (its file's ``training["sampling"]`` over
+        :data:`FALLBACK_SAMPLING`). What ``caloforge generate`` uses when no sampler is given."""
+        own = (self.meta.get("training") or {}).get("sampling") or {}
+        return {**FALLBACK_SAMPLING, **{k: v for k, v in own.items() if k in FALLBACK_SAMPLING}}
 
     def __repr__(self) -> str:
         return f"LoadedModel({self.source!r}, geometry={self.geometry.name!r})"
