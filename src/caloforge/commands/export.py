@@ -16,10 +16,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True,
                         help="output folder (onnx/torchscript) or Triton model repository (triton)")
     parser.add_argument("--sampler", default=None,
-                        help="deterministic sampler baked into the graph: heun (default) or ddim")
-    parser.add_argument("--steps", type=positive_int, default=None, help="sampler steps (default 16)")
-    parser.add_argument("--layer-sampler", default=None, help="sampler of the layer-energy model (default heun)")
-    parser.add_argument("--layer-steps", type=positive_int, default=None, help="its steps (default 32)")
+                        help="deterministic sampler baked into the graph (default: the one the model file "
+                             "recommends, e.g. consistency for a distilled model; else heun)")
+    parser.add_argument("--steps", type=positive_int, default=None,
+                        help="sampler steps (default: the model's recommendation, else 16)")
+    parser.add_argument("--layer-sampler", default=None,
+                        help="sampler of the layer-energy model (default: the model's recommendation, else heun)")
+    parser.add_argument("--layer-steps", type=positive_int, default=None, help="its steps (default: the model's recommendation, else 32)")
     parser.add_argument("--voxel-order", choices=["calochallenge", "par04"], default="calochallenge",
                         help="output voxel order: CaloChallenge (r fastest) or Geant4 Par04 (layer = z fastest)")
     parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")

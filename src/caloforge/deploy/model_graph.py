@@ -99,8 +99,12 @@ class DiffusionSamplerGraph(SamplerGraph):
 
 def build_sampler_graph(model: str | Path | Any = "default", *, sampler: str | None = None, steps: int | None = None,
                         layer_sampler: str | None = None, layer_steps: int | None = None) -> DiffusionSamplerGraph:
-    """Graph of ``model`` (checkpoint path, ``"default"``, a ``LoadedModel`` or a ``ShowerDiffusionModel``);
-    unset sampler options take the defaults of :func:`caloforge.generation.generate_showers`."""
+    """Graph of ``model`` (checkpoint path, ``"default"``, a ``LoadedModel`` or a ``ShowerDiffusionModel``).
+
+    Unset sampler options take the sampling the model file recommends (``training["sampling"]``,
+    e.g. one consistency step for a distilled model), else the defaults of
+    :func:`caloforge.generation.generate_showers` (deterministic Heun: the graph must not draw noise
+    of its own)."""
     # imported here: caloforge.generation may use the deploy client, and must not import this module back
     from caloforge.generation import LoadedModel, generate_showers, load_model
 
@@ -108,6 +112,8 @@ def build_sampler_graph(model: str | Path | Any = "default", *, sampler: str | N
     source = str(model) if isinstance(model, (str, Path)) else getattr(model, "source", "in-memory model")
     if isinstance(model, (str, Path)):
         model = load_model(model)
+    if isinstance(model, LoadedModel):
+        defaults.update((model.meta.get("training") or {}).get("sampling") or {})
     net = model.model if isinstance(model, LoadedModel) else model
     if not isinstance(net, ShowerDiffusionModel):
         raise CaloforgeError(f"expected a caloforge model or checkpoint, got {type(net).__name__}")
