@@ -52,7 +52,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reference", default="runs/data/ds2_e-_test.h5")
     p.add_argument("--validation", default="runs/data/ds2_e-_val.h5")
-    p.add_argument("--model", default="default")
+    p.add_argument("--model", default="default", help="diffusion model: SDEdit and generative rows")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 10])
     p.add_argument("--sampler", default="dpmpp2m")
@@ -63,6 +63,9 @@ def main() -> None:
     p.add_argument("--tune-n", type=int, default=200, help="validation showers per t0 value")
     p.add_argument("--skip-generative", action="store_true")
     p.add_argument("--skip-sdedit", action="store_true")
+    p.add_argument("--sdedit-steps", type=int, nargs="+", default=None, help="SDEdit rows only at these steps")
+    p.add_argument("--generative-steps", type=int, nargs="+", default=None,
+                   help="rows of --model's own sampler only at these steps")
     p.add_argument("--refiner", default=None, help="cold-diffusion refiner (caloforge train-refiner model.pt)")
     p.add_argument("--student", default=None, help="consistency-distilled model: generative rows at 1, 2, 4 steps")
     p.add_argument("--student-layer", default="dpmpp2m-s20:10", help="layer sampler:steps of the student rows")
@@ -111,10 +114,10 @@ def main() -> None:
         if bridge is not None:
             r, wall_r = _timed(lambda: refine_showers(bridge, e, fs, sigma0=sigma0, steps=k, **opts))
             add("hybrid: FastSim + cold-diffusion bridge", k, r, wall + wall_r)
-        if not args.skip_sdedit:
+        if not args.skip_sdedit and (args.sdedit_steps is None or k in args.sdedit_steps):
             r, wall_r = _timed(lambda: refine_showers(model, e, fs, sigma0=sigma0, steps=k, **opts))
             add(f"hybrid: FastSim + SDEdit t0={t0}", k, r, wall + wall_r)
-        if not args.skip_generative:
+        if not args.skip_generative and (args.generative_steps is None or k in args.generative_steps):
             g, wall_g = _timed(lambda: generate_showers(model, e, steps=k, layer_sampler=args.sampler, **opts))
             add(f"generative: {args.sampler}", k, g, wall_g)
         if student is not None and k in (1, 2, 4):

@@ -38,7 +38,7 @@ from caloforge.deploy import (
     make_noise,
     write_triton_model,
 )
-from caloforge.deploy.export import ONNX_FILE, onnx_session
+from caloforge.deploy.export import DEFAULT_TOLERANCE, ONNX_FILE, onnx_session
 from caloforge.deploy.model_graph import build_sampler_graph
 from caloforge.diffusion import ShowerDiffusionModel
 from caloforge.generation import load_model
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--max-queue-delay-us", type=int, default=30000,
                         help="how long Triton may hold a request to form a batch (default 30000: full batches)")
     parser.add_argument("--venv", default=None)
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help="export check: max |ONNX - PyTorch| relative to the largest voxel")
     args = parser.parse_args()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
 
@@ -166,7 +168,7 @@ def main() -> None:
                                                    intra_op_threads=args.threads),
         }
         for options in configs.values():
-            write_triton_model(graph, repo, options)
+            write_triton_model(graph, repo, options, tolerance=args.tolerance)
         onnx_path = repo / "batched" / "1" / ONNX_FILE
 
         session = onnx_session(onnx_path, args.threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from caloforge.commands._common import add_overwrite, add_seed, positive_int
+from caloforge.deploy.export import DEFAULT_TOLERANCE
 
 NAME = "export"
 HELP = "export a model as ONNX, TorchScript or a Triton model repository (fixed-step sampler, noise as input)"
@@ -22,12 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampler steps (default: the model's recommendation, else 16)")
     parser.add_argument("--layer-sampler", default=None,
                         help="sampler of the layer-energy model (default: the model's recommendation, else heun)")
-    parser.add_argument("--layer-steps", type=positive_int, default=None, help="its steps (default: the model's recommendation, else 32)")
+    parser.add_argument("--layer-steps", type=positive_int, default=None,
+                        help="its steps (default: the model's recommendation, else 32)")
     parser.add_argument("--voxel-order", choices=["calochallenge", "par04"], default="calochallenge",
                         help="output voxel order: CaloChallenge (r fastest) or Geant4 Par04 (layer = z fastest)")
     parser.add_argument("--opset", type=positive_int, default=17, help="ONNX opset (default 17)")
-    parser.add_argument("--tolerance", type=float, default=1e-3,
-                        help="max |exported - PyTorch| allowed, relative to the largest voxel energy (default 1e-3)")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help="max |exported - PyTorch| allowed, relative to the largest voxel energy "
+                             f"(default {DEFAULT_TOLERANCE:g})")
     triton = parser.add_argument_group("Triton (--format triton)")
     triton.add_argument("--model-name", default="caloforge", help="model name in the repository (default caloforge)")
     triton.add_argument("--max-batch-size", type=positive_int, default=128, help="largest batch (default 128)")

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Geant4 training showers (CaloChallenge .h5)")
     parser.add_argument("--base", default="default",
                         help="diffusion model whose transforms and layer model the refiner uses "
-                             "(model.pt from `caloforge train`, or 'default')")
+                             "(model.pt from `caloforge train`, or 'default': the bundled model)")
     parser.add_argument("--config", default=None, help="refiner training .yaml (see configs/refiner_ds2.yaml)")
     parser.add_argument("--out", required=True, help="run folder: model.pt, history.csv, config.yaml")
     add_seed(parser)

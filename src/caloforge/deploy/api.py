@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from caloforge.config import save_config
-from caloforge.deploy.export import DEFAULT_OPSET, write_export_dir
+from caloforge.deploy.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, write_export_dir
 from caloforge.deploy.graph import with_voxel_order
 from caloforge.deploy.model_graph import build_sampler_graph
 from caloforge.deploy.triton_repo import TritonModelOptions, write_triton_model
@@ -32,7 +32,7 @@ class ExportConfig:
     layer_steps: int | None = None
     voxel_order: str = "calochallenge"
     opset: int = DEFAULT_OPSET
-    tolerance: float = 1e-3
+    tolerance: float = DEFAULT_TOLERANCE
     seed: int = 0
     triton: dict[str, Any] = field(default_factory=dict)
 
@@ -53,7 +53,7 @@ class ExportResult:
 def export_model(model: str | Path, fmt: Format, out: str | Path, *, sampler: str | None = None,
                  steps: int | None = None, layer_sampler: str | None = None, layer_steps: int | None = None,
                  voxel_order: str = "calochallenge", opset: int = DEFAULT_OPSET,
-                 tolerance: float = 1e-3, seed: int = 0, triton: TritonModelOptions | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE, seed: int = 0, triton: TritonModelOptions | None = None,
                  overwrite: bool = False) -> ExportResult:
     """Export checkpoint ``model`` (a path or ``"default"``) as a fixed-step sampler graph.
 

@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 DEFAULT_OPSET = 17
+#: export check: max |exported - PyTorch| allowed, relative to the largest voxel energy. Float
+#: noise of the ONNX Runtime kernels, amplified by the exp/normalisation decoding, reaches ~1e-3
+#: for the 1-step distilled ds2 model; real export bugs give O(1) differences
+DEFAULT_TOLERANCE = 5e-3
 ONNX_FILE = "model.onnx"
 TORCHSCRIPT_FILE = "model.pt"
 METADATA_FILE = "metadata.json"
@@ -210,7 +214,7 @@ def file_sha256(path: str | Path) -> str:
 
 
 def write_export_dir(graph: SamplerGraph, out: str | Path, fmt: Literal["onnx", "torchscript"], *,
-                     overwrite: bool = False, opset: int = DEFAULT_OPSET, tolerance: float = 1e-3,
+                     overwrite: bool = False, opset: int = DEFAULT_OPSET, tolerance: float = DEFAULT_TOLERANCE,
                      metadata: dict[str, Any] | None = None, check_seed: int = 1) -> tuple[Path, dict[str, Any]]:
     """Export ``graph`` into folder ``out`` (``model.onnx`` or ``model.pt`` + ``metadata.json``), atomically.
 

@@ -102,9 +102,9 @@ def build_sampler_graph(model: str | Path | Any = "default", *, sampler: str | N
     """Graph of ``model`` (checkpoint path, ``"default"``, a ``LoadedModel`` or a ``ShowerDiffusionModel``).
 
     Unset sampler options take the sampling the model file recommends (``training["sampling"]``,
-    e.g. one consistency step for a distilled model), else the defaults of
-    :func:`caloforge.generation.generate_showers` (deterministic Heun: the graph must not draw noise
-    of its own)."""
+    e.g. one consistency step for a distilled model) where it is deterministic, else the defaults
+    of :func:`caloforge.generation.generate_showers` (Heun: the graph must not draw noise of its
+    own, so a recommended DDPM is replaced by them)."""
     # imported here: caloforge.generation may use the deploy client, and must not import this module back
     from caloforge.generation import LoadedModel, generate_showers, load_model
 
@@ -112,8 +112,12 @@ def build_sampler_graph(model: str | Path | Any = "default", *, sampler: str | N
     source = str(model) if isinstance(model, (str, Path)) else getattr(model, "source", "in-memory model")
     if isinstance(model, (str, Path)):
         model = load_model(model)
-    if isinstance(model, LoadedModel):
-        defaults.update((model.meta.get("training") or {}).get("sampling") or {})
+    if isinstance(model, LoadedModel):  # the file's recommendation, where it is exportable (deterministic)
+        own = (model.meta.get("training") or {}).get("sampling") or {}
+        for sampler_key, steps_key in (("sampler", "steps"), ("layer_sampler", "layer_steps")):
+            if own.get(sampler_key) in SAMPLERS and not SAMPLERS[own[sampler_key]].stochastic:
+                defaults[sampler_key] = own[sampler_key]
+                defaults[steps_key] = own.get(steps_key, defaults[steps_key])
     net = model.model if isinstance(model, LoadedModel) else model
     if not isinstance(net, ShowerDiffusionModel):
         raise CaloforgeError(f"expected a caloforge model or checkpoint, got {type(net).__name__}")

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from caloforge.deploy.export import DEFAULT_OPSET, staging_dir, write_export_dir
+from caloforge.deploy.export import DEFAULT_OPSET, DEFAULT_TOLERANCE, staging_dir, write_export_dir
 from caloforge.deploy.graph import INPUT_NAMES, OUTPUT_NAMES, SamplerGraph
 from caloforge.errors import CaloforgeError
 from caloforge.io import check_output_path
@@ -92,7 +92,8 @@ def render_config(options: TritonModelOptions, noise_parts: tuple[int, ...], n_v
 
 
 def write_triton_model(graph: SamplerGraph, repository: str | Path, options: TritonModelOptions | None = None, *,
-                       overwrite: bool = False, opset: int = DEFAULT_OPSET, tolerance: float = 1e-3,
+                       overwrite: bool = False, opset: int = DEFAULT_OPSET,
+                       tolerance: float = DEFAULT_TOLERANCE,
                        metadata: dict[str, Any] | None = None, check_seed: int = 1) -> tuple[Path, dict[str, Any]]:
     """Write ``graph`` as model ``options.name`` into Triton ``repository`` (created if needed), atomically.
 

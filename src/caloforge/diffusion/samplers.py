@@ -80,16 +80,19 @@ def sample_heun(denoise: DenoiseFn, x: torch.Tensor, sigmas: torch.Tensor, cond:
 
 @dataclass(frozen=True)
 class SamplerSpec:
-    """A registered sampler: the function, its default schedule and evaluations per step count."""
+    """A registered sampler: the function, its default schedule, evaluations per step count and
+    whether it draws fresh noise at every step (``stochastic``: not exportable as a fixed graph)."""
 
     fn: Callable[..., torch.Tensor]
     schedule: str
     evaluations: Callable[[int], int]
     description: str
+    stochastic: bool = False
 
 
 SAMPLERS: dict[str, SamplerSpec] = {
-    "ddpm": SamplerSpec(sample_ddpm, "cosine", lambda k: k, "DDPM ancestral (stochastic), cosine schedule"),
+    "ddpm": SamplerSpec(sample_ddpm, "cosine", lambda k: k, "DDPM ancestral (stochastic), cosine schedule",
+                        stochastic=True),
     "ddim": SamplerSpec(sample_ddim, "cosine", lambda k: k, "DDIM / Euler ODE (deterministic), cosine schedule"),
     "heun": SamplerSpec(sample_heun, "karras", lambda k: 2 * k - 1, "EDM Heun 2nd order, Karras schedule"),
     # issue 5 (fast sampling), see caloforge.diffusion.solvers

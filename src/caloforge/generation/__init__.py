@@ -8,9 +8,10 @@ from caloforge.generation.generate import (
     generate_showers,
     resolve_energies,
 )
-from caloforge.generation.models import DEFAULT_MODEL, LoadedModel, default_model_path, load_model
+from caloforge.generation.models import BUNDLED_MODELS, DEFAULT_MODEL, LoadedModel, default_model_path, load_model
 
 __all__ = [
+    "BUNDLED_MODELS",
     "DEFAULT_MODEL",
     "GenerationResult",
     "LoadedModel",

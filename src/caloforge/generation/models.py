@@ -9,10 +9,14 @@ from caloforge.diffusion.model import ShowerDiffusionModel
 from caloforge.errors import CaloforgeError
 from caloforge.train.checkpoint import load_model_file
 
-__all__ = ["DEFAULT_MODEL", "FALLBACK_SAMPLING", "LoadedModel", "default_model_path", "load_model"]
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FALLBACK_SAMPLING", "LoadedModel", "default_model_path", "load_model"]
 
 #: file name of the bundled model in ``caloforge/data/models``
 DEFAULT_MODEL = "ds2_electrons.pt"
+
+#: other bundled models by name (``--model NAME``): ``ds2-fast`` is the default model
+#: consistency-distilled for 1-4 step sampling (docs/fast_sampling.md)
+BUNDLED_MODELS = {"ds2-fast": "ds2_electrons_fast.pt"}
 
 
 #: sampling settings for model files that do not recommend their own (``training["sampling"]``)
@@ -50,7 +54,8 @@ class LoadedModel:
 
 
 def load_model(path_or_default: str | Path = "default") -> LoadedModel:
-    """Load a model file, or the bundled one for ``"default"``.
+    """Load a model file, the bundled default for ``"default"`` or another bundled model by name
+    (:data:`BUNDLED_MODELS`, e.g. ``"ds2-fast"``).
 
     Raises :class:`~caloforge.errors.CaloforgeError` (one line) if the file is missing,
     not a caloforge model, or incompatible with this caloforge version.
@@ -63,6 +68,10 @@ def load_model(path_or_default: str | Path = "default") -> LoadedModel:
                 "train one with `caloforge train` and pass --model PATH/model.pt"
             )
         source = "default"
+    elif str(path_or_default) in BUNDLED_MODELS:
+        path, source = default_model_path().with_name(BUNDLED_MODELS[str(path_or_default)]), str(path_or_default)
+        if not path.is_file():
+            raise CaloforgeError(f"bundled model {source!r} is missing from this installation ({path.name})")
     else:
         path, source = Path(path_or_default), str(path_or_default)
     model, meta = load_model_file(path)

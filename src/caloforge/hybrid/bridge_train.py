@@ -129,8 +129,9 @@ def _val_loss(bridge: ShowerBridge, val: EncodedBatch, z_fast: torch.Tensor, t: 
     return total / t.shape[0]
 
 
-def train_bridge(config: BridgeTrainConfig, data: str | Path, out_dir: str | Path, *, base: str | Path = "default",
-                 seed: int = 0, overwrite: bool = False, progress: bool = True) -> BridgeTrainResult:
+def train_bridge(config: BridgeTrainConfig, data: str | Path, out_dir: str | Path, *,
+                 base: str | Path = "default", seed: int = 0, overwrite: bool = False,
+                 progress: bool = True) -> BridgeTrainResult:
     """Train a refiner on the Geant4 showers of ``data`` over the diffusion model ``base``; write ``out_dir``."""
     out = Path(out_dir)
     model_path = check_output_path(out / "model.pt", overwrite)
@@ -139,6 +140,8 @@ def train_bridge(config: BridgeTrainConfig, data: str | Path, out_dir: str | Pat
     if not net.has_layer_model:
         raise CaloforgeError(f"base model {base}: the refiner needs a model with a layer-energy model (norm: layer)")
     energies, showers = read_showers(data)
+    if len(energies) < 10:
+        raise CaloforgeError(f"{data}: {len(energies)} showers; the refiner needs at least 10 (some for validation)")
     if showers.shape[1] != net.geometry.n_voxels:
         raise CaloforgeError(f"{data}: showers have {showers.shape[1]} voxels, the base model's geometry "
                              f"{net.geometry.name} has {net.geometry.n_voxels}")
