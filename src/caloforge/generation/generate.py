@@ -75,7 +75,7 @@ def generate_showers(
             e = torch.from_numpy(energies[lo:lo + batch_size])
             state = np.random.SeedSequence([int(seed), int(first_index + lo)]).generate_state(2, dtype=np.uint32)
             gen = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-            with inference_precision(precision):
+            with torch.inference_mode(), inference_precision(precision):  # no autograd bookkeeping at all
                 out[lo:lo + len(e)] = net.generate(e, sampler=sampler, steps=steps, generator=gen,
                                                    layer_sampler=layer_sampler, layer_steps=layer_steps).numpy()
             bar.update(len(e))
