@@ -163,3 +163,28 @@ def test_best_parts_keep_each_parts_best_epoch():
     restored = BestParts()
     restored.load_state_dict(best.state_dict())
     assert restored.epoch == best.epoch and restored.loss == best.loss
+
+
+def test_compose_model_example_joins_the_voxel_and_layer_networks(tmp_path):
+    """examples/compose_model.py (how bundled model v2 was assembled) on two tiny model files."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = ModelConfig(unet=UNetConfig(stem_channels=0, channels=[4, 4], blocks=1, emb_dim=8),
+                      layer_model=LayerMLPConfig(hidden=8, blocks=1, emb_dim=8))
+    torch.manual_seed(0)
+    a = ShowerDiffusionModel(get_geometry("ds2"), cfg)
+    b = ShowerDiffusionModel(get_geometry("ds2"), cfg)
+    b.load_state_dict({k: (v if not k.startswith(("voxel_denoiser.", "layer_denoiser.")) else v + 1.0)
+                       for k, v in a.state_dict().items()})
+    save_model_file(tmp_path / "a.pt", a, {"epoch": 1})
+    save_model_file(tmp_path / "b.pt", b, {"epoch": 2})
+    script = Path(__file__).resolve().parents[1] / "examples" / "compose_model.py"
+    subprocess.run([sys.executable, str(script), "--voxel-from", str(tmp_path / "a.pt"), "--layer-from",
+                    str(tmp_path / "b.pt"), "--out", str(tmp_path / "c.pt")], check=True, capture_output=True)
+    c, meta = load_model_file(tmp_path / "c.pt")
+    for key, value in c.state_dict().items():
+        source = b if key.startswith("layer_denoiser.") else a
+        torch.testing.assert_close(value, source.state_dict()[key])
+    assert meta["training"]["voxel_part"]["epoch"] == 1 and meta["training"]["layer_part"]["epoch"] == 2
