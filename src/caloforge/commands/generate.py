@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from caloforge.diffusion.samplers import SAMPLERS
 
     parser.add_argument("--model", default=_LOCAL_DEFAULTS["model"],
-                        help="model.pt from `caloforge train`, or 'default' (bundled)")
+                        help="model.pt from `caloforge train`, 'default' (bundled) or 'ds2-fast' (bundled, distilled)")
     parser.add_argument("--n", type=positive_int, default=None, help="number of showers")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--energy", help="incident energy in GeV: E (fixed) or EMIN:EMAX (log-uniform), e.g. 1:100")
