@@ -9,7 +9,6 @@ loss), ``history.csv`` and ``config.yaml``.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from caloforge.generation.models import load_model
 from caloforge.hybrid.bridge import BridgeConfig, ShowerBridge, save_bridge_file
 from caloforge.io import check_output_path, read_showers
 from caloforge.train.checkpoint import write_history
+from caloforge.train.loop import learning_rate
 from caloforge.train.ema import EMA
 
 __all__ = ["BridgeTrainConfig", "BridgeTrainResult", "load_bridge_train_config", "train_bridge"]
@@ -90,13 +90,6 @@ class BridgeTrainResult:
     best_val_loss: float
     stopped: str
     history: list[dict[str, float]]
-
-
-def _learning_rate(step: int, cfg: BridgeTrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * progress))
 
 
 class _FastSimLatents:
@@ -196,7 +189,7 @@ def _run(cfg: BridgeTrainConfig, base_source: str, net: ShowerDiffusionModel, en
             t = torch.rand(cfg.batch_size, generator=gen)
             noise = torch.randn(batch.voxels.shape, generator=gen)
             for group in opt.param_groups:
-                group["lr"] = _learning_rate(step, cfg)
+                group["lr"] = learning_rate(step, cfg.steps, cfg)  # warm-up + cosine, as `train`
             loss = bridge.loss(batch.voxels, z_fast, t, noise, net.voxel_condition(batch.energy_cond, batch.layers))
             loss = loss.mean()
             opt.zero_grad(set_to_none=True)

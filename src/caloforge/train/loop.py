@@ -55,7 +55,8 @@ class TrainResult:
 
 
 def learning_rate(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine decay from ``lr`` to ``lr_min`` at ``total_steps``."""
+    """Linear warm-up over ``warmup_steps``, then cosine decay from ``lr`` to ``lr_min`` at ``total_steps``
+    (``cfg``: any config with those three fields; the refiner training uses it too)."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
