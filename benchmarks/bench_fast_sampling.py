@@ -268,7 +268,7 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="include torch.compile (takes minutes)")
     p.add_argument("--profile", action="store_true", help="print the operator profile of one evaluation")
     p = sub.add_parser("steps", help="sampler accuracy versus steps against a fine Heun reference")
-    p.add_argument("--model", default="default")
+    p.add_argument("--model", default="ds2-full", help="an undistilled diffusion model")
     p.add_argument("--data", required=True, help="CaloChallenge file giving the conditions (not the test set)")
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--reference-steps", type=int, default=64)

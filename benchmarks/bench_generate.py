@@ -32,7 +32,7 @@ def _parse_samplers(text: str) -> list[tuple[str, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default", help="model.pt or 'default'")
+    parser.add_argument("--model", default="ds2-full", help="an undistilled model.pt or 'ds2-full' (the samplers below need one)")
     parser.add_argument("--samplers", default="ddim:8,ddim:16,ddpm:32,heun:8,heun:16",
                         help="comma-separated NAME:STEPS (default %(default)s)")
     parser.add_argument("--batch-sizes", default="1,100,1000", help="default %(default)s")

@@ -52,7 +52,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reference", default="runs/data/ds2_e-_test.h5")
     p.add_argument("--validation", default="runs/data/ds2_e-_val.h5")
-    p.add_argument("--model", default="default", help="diffusion model: SDEdit and generative rows")
+    p.add_argument("--model", default="ds2-full", help="diffusion model: SDEdit and generative rows")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 10])
     p.add_argument("--sampler", default="dpmpp2m")

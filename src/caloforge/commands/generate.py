@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from caloforge.diffusion.samplers import SAMPLERS
 
     parser.add_argument("--model", default=_LOCAL_DEFAULTS["model"],
-                        help="model.pt from `caloforge train`, 'default' (bundled) or 'ds2-fast' (bundled, distilled)")
+                        help="model.pt from `caloforge train` or `caloforge distill`, 'default' (bundled one-step model, "
+                             "= 'ds2-fast') or 'ds2-full' (bundled undistilled diffusion model)")
     parser.add_argument("--n", type=positive_int, default=None, help="number of showers")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--energy", help="incident energy in GeV: E (fixed) or EMIN:EMAX (log-uniform), e.g. 1:100")

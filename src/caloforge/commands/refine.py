@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--energy", help="run FastSim here at this energy in GeV: E (fixed) or EMIN:EMAX (log-uniform)")
     parser.add_argument("--n", type=positive_int, default=None, help="number of showers (needed with --energy)")
     parser.add_argument("--particle", default="e-", help="FastSim particle with --energy (default e-)")
-    parser.add_argument("--model", default="default",
+    parser.add_argument("--model", default="ds2-full",
                         help="a refiner from `caloforge train-refiner` (cold diffusion), or a diffusion model for "
-                             "SDEdit: model.pt from `caloforge train` or 'default' (bundled; the default)")
+                             "SDEdit: model.pt from `caloforge train` or 'ds2-full' (bundled; the default)")
     level = parser.add_mutually_exclusive_group()
     level.add_argument("--t0", type=float, default=None,
                        help="start noise as a fraction of the schedule in [0, 1] (0: no change; default 0.5)")

@@ -12,9 +12,9 @@ HELP = "train a cold-diffusion refiner that carries FastSim showers to Geant4 on
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Geant4 training showers (CaloChallenge .h5)")
-    parser.add_argument("--base", default="default",
+    parser.add_argument("--base", default="ds2-full",
                         help="diffusion model whose transforms and layer model the refiner uses "
-                             "(model.pt from `caloforge train`, or 'default': the bundled model)")
+                             "(model.pt from `caloforge train`, or 'ds2-full': the bundled diffusion model, the default)")
     parser.add_argument("--config", default=None, help="refiner training .yaml (see configs/refiner_ds2.yaml)")
     parser.add_argument("--out", required=True, help="run folder: model.pt, history.csv, config.yaml")
     add_seed(parser)

@@ -30,7 +30,13 @@ class DistillConfig:
     every this many steps (and at the end); ``val_showers``: validation showers whose teacher ODE
     solutions (Heun over the same N levels, computed once) the student is compared with;
     ``max_train_showers``: cap on the training set; ``threads``: torch CPU threads (1 is fastest
-    on a busy machine).
+    on a busy machine); ``shape_weight``: weight of the lateral-shape data term
+    (:mod:`caloforge.distill.shape`: marginal MMD between the student's one-step samples and the
+    real showers of the batch; 0 = plain consistency distillation); ``shape_steps``: the numbers
+    of sampling steps whose samples the data term sees (one drawn per optimiser step; (1,) tunes
+    one-step sampling); ``shape_features``: feature families of the data term (``radial``: mean
+    and RMS radius per layer; ``alpha``: energy spread over the alpha bins of every ring;
+    ``concentration``: how many voxels share each layer's energy).
     """
 
     n_levels: int = 18
@@ -49,6 +55,9 @@ class DistillConfig:
     val_showers: int = 64
     max_train_showers: int | None = None
     threads: int | None = 1
+    shape_weight: float = 0.0
+    shape_steps: tuple[int, ...] = (1,)
+    shape_features: tuple[str, ...] = ("radial",)
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,6 +75,11 @@ class DistillConfig:
             (self.val_showers > 0, "val_showers must be > 0"),
             (self.max_train_showers is None or self.max_train_showers > 1, "max_train_showers must be > 1"),
             (self.threads is None or self.threads > 0, "threads must be > 0"),
+            (self.shape_weight >= 0, "shape_weight must be >= 0"),
+            (len(self.shape_steps) > 0 and all(int(k) >= 1 for k in self.shape_steps),
+             "shape_steps must be a non-empty list of step counts >= 1"),
+            (len(self.shape_features) > 0 and set(self.shape_features) <= {"radial", "alpha", "concentration"},
+             "shape_features must be a non-empty list of 'radial', 'alpha', 'concentration'"),
         ]
         for ok, message in checks:
             if not ok:

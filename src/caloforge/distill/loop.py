@@ -14,7 +14,11 @@ Output folder::
     last.pt       distillation state after the last validation (``--resume`` continues from it)
     history.csv   per validation: step, training loss, the student's mean squared error vs the
                   teacher's ODE solution from all levels (val_consistency_mse) and from pure
-                  noise (val_one_step_mse)
+                  noise (val_one_step_mse), and the lateral-shape MMD of its one-step samples
+                  against the validation showers (val_shape_mmd, :mod:`caloforge.distill.shape`)
+
+A run may start from an earlier student instead of a copy of the teacher (``student=``, CLI
+``--student``): fine-tuning, e.g. with the lateral-shape data term (``shape_weight``).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from caloforge import __version__
 from caloforge.config import save_config, to_dict
 from caloforge.diffusion.model import EncodedBatch, ShowerDiffusionModel
 from caloforge.diffusion.schedules import SIGMA_MAX
-from caloforge.diffusion.solvers import consistency_function
+from caloforge.diffusion.solvers import consistency_function, consistency_sigmas
 from caloforge.distill.config import DistillConfig
 from caloforge.distill.loss import consistency_loss, distillation_sigmas, draw, heun_step
+from caloforge.distill.shape import LateralShape, marginal_mmd
 from caloforge.errors import CaloforgeError, InputFileError
 from caloforge.generation.models import LoadedModel, load_model
 from caloforge.io import read_showers, validate_file
@@ -133,16 +138,37 @@ def _probes(teacher: ShowerDiffusionModel, val: EncodedBatch, sigmas: torch.Tens
 
 
 @torch.no_grad()
-def _validate(student: ShowerDiffusionModel, probes: dict[str, OdeProbe], sigma_min: float) -> dict[str, float]:
+def _validate(student: ShowerDiffusionModel, probes: dict[str, OdeProbe], sigma_min: float,
+              shape: "ShapeTerm") -> dict[str, float]:
     """Mean squared error per voxel of the student's consistency function vs the teacher ODE end
-    points: ``val_consistency_mse`` over all levels, ``val_one_step_mse`` from pure noise."""
+    points: ``val_consistency_mse`` over all levels, ``val_one_step_mse`` from pure noise; and
+    ``val_shape_mmd``, the lateral-shape MMD of the one-step samples vs the validation showers."""
     sd = student.voxel_denoiser.sigma_data
     out = {}
     for key, name in (("levels", "val_consistency_mse"), ("noise", "val_one_step_mse")):
         p = probes[key]
         f = consistency_function(student.voxel_denoiser, p.x, p.sigma, p.cond, sigma_min=sigma_min, sigma_data=sd)
         out[name] = float((f - p.solution).square().mean())
+        if key == "noise":
+            out["val_shape_mmd"] = float(shape.loss(f, shape.val_real))
     return out
+
+
+class ShapeTerm:
+    """The shape data term (:mod:`caloforge.distill.shape`) for one run: features of ``families``
+    standardised on the training showers; ``val_real``: the validation showers."""
+
+    def __init__(self, model: ShowerDiffusionModel, train: EncodedBatch, val: EncodedBatch,
+                 families: tuple[str, ...] = ("radial",)) -> None:
+        self.shape = LateralShape(model, families)
+        self.shape.fit(train.voxels, self.shape.masks(train.voxels))
+        self.val_real = val.voxels
+
+    def loss(self, generated: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Sum over families of the marginal MMD of ``generated`` vs ``real`` (both (N, V), same conditions)."""
+        masks = self.shape.masks(real)
+        gen_f, real_f = self.shape.features(generated, masks), self.shape.features(real, masks)
+        return sum(marginal_mmd(gen_f[k], real_f[k]) for k in gen_f)
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -160,13 +186,16 @@ def _load_teacher(teacher: str | Path | LoadedModel) -> LoadedModel:
 def distill(
     config: DistillConfig, teacher: str | Path | LoadedModel, data: str | Path, out_dir: str | Path, *,
     val: str | Path | None = None, seed: int = 0, resume: bool = False, progress: bool = True,
+    student: str | Path | LoadedModel | None = None,
 ) -> DistillResult:
     """Consistency-distil ``teacher`` (model file, ``"default"`` or a loaded model) on ``data`` into ``out_dir``.
 
     ``data``/``val``: CaloChallenge HDF5 files of the teacher's geometry, preprocessed with the
     teacher's fitted transforms (``val`` default: the last 10 % of ``data``, at most
     ``val_showers``); ``seed``: data order, noise and level draws; ``resume``: continue from
-    ``out_dir/last.pt`` (configuration unchanged except :data:`RESUMABLE_CHANGES`).
+    ``out_dir/last.pt`` (configuration unchanged except :data:`RESUMABLE_CHANGES`); ``student``:
+    start from this distilled student of the same geometry instead of a copy of the teacher
+    (fine-tuning; ignored on resume, where last.pt holds the student).
     """
     out = Path(out_dir)
     state_path, model_path = out / "last.pt", out / "model.pt"
@@ -183,17 +212,28 @@ def distill(
             what = f"config keys {changed}" if changed else "seed"
             raise CaloforgeError(f"{out}: cannot resume: {what} differ from the run in last.pt")
     loaded = _load_teacher(teacher)
+    init = None if student is None or resume else _load_student(student, loaded)
     old_threads = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
-        return _run(config, loaded, Path(data), None if val is None else Path(val), out, seed, state, progress)
+        return _run(config, loaded, Path(data), None if val is None else Path(val), out, seed, state, progress, init)
     finally:
         torch.set_num_threads(old_threads)
 
 
+def _load_student(student: str | Path | LoadedModel, teacher: LoadedModel) -> LoadedModel:
+    loaded = student if isinstance(student, LoadedModel) else load_model(student)
+    if not is_distilled(loaded.meta):
+        raise CaloforgeError(f"{loaded.source}: --student must be a distilled consistency model (from caloforge distill)")
+    if loaded.model.geometry.to_dict() != teacher.model.geometry.to_dict():
+        raise CaloforgeError(f"{loaded.source}: --student geometry {loaded.model.geometry.name!r} differs from the "
+                             f"teacher's {teacher.model.geometry.name!r}")
+    return loaded
+
+
 def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, out: Path, seed: int,
-         state: dict | None, progress: bool) -> DistillResult:
+         state: dict | None, progress: bool, init: LoadedModel | None = None) -> DistillResult:
     teacher = loaded.model.eval().requires_grad_(False)
     model_path = out / "model.pt"
     train_set = _load_data(data, teacher, cfg.max_train_showers)
@@ -208,17 +248,18 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
     sigmas = distillation_sigmas(cfg.n_levels, cfg.rho)
     sigma_min = float(sigmas[0])
 
-    student = copy.deepcopy(teacher)
+    student = copy.deepcopy(teacher if init is None else init.model)
     student.requires_grad_(False)
     student.voxel_denoiser.requires_grad_(True)
     student.train()
-    target = copy.deepcopy(teacher).eval().requires_grad_(False)
+    target = copy.deepcopy(student).eval().requires_grad_(False)
     ema = EMA(student, cfg.ema_decay)
     params = [p for p in student.voxel_denoiser.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(seed + 1)
     val_gen = torch.Generator().manual_seed(seed + 7919)
     probes = _probes(teacher, val_set, sigmas, val_gen)
+    shape = ShapeTerm(teacher, train_set, val_set, cfg.shape_features)
     history: list[dict[str, float]] = []
     step = cursor = 0
     perm = torch.randperm(n_train, generator=gen)
@@ -235,9 +276,10 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
         out.mkdir(parents=True, exist_ok=True)
     save_config({"distill": to_dict(cfg), "teacher": loaded.source, "data": str(data),
                  "val": None if val is None else str(val), "seed": seed, "n_train": n_train,
-                 "n_val": int(val_set.voxels.shape[0])}, out / "config.yaml")
+                 "n_val": int(val_set.voxels.shape[0]), "student": None if init is None else init.source},
+                out / "config.yaml")
     if state is None:
-        history.append({"step": 0, "train_loss": float("nan"), **_validate(student, probes, sigma_min),
+        history.append({"step": 0, "train_loss": float("nan"), **_validate(student, probes, sigma_min, shape),
                         "elapsed_s": 0.0})
 
     teacher_meta = {k: loaded.meta.get(k) for k in ("caloforge_version", "training")}
@@ -245,6 +287,8 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
         "method": "consistency distillation (Song et al. arXiv:2303.01469)", "teacher": loaded.source,
         "teacher_meta": teacher_meta, "config": to_dict(cfg), "sigma_min": float(sigmas[0]),
         "sigma_max": SIGMA_MAX, "sampler": "consistency", "recommended_steps": [1, 2, 4],
+        "init_student": None if init is None else {"source": init.source,
+                                                   "distillation": init.meta["training"]["distillation"]},
         "data": {"train": data.name, "n_train": n_train, "val": val.name if val else "last 10 % of train",
                  "n_val": int(val_set.voxels.shape[0])}, "seed": seed,
     }
@@ -267,6 +311,8 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
             loss = consistency_loss(student.voxel_denoiser, target.voxel_denoiser, teacher.voxel_denoiser,
                                     batch.voxels, _voxel_cond(student, batch), sigmas, choice, loss=cfg.loss,
                                     huber_c=cfg.huber_c, sigma_data=sd).mean()
+            if cfg.shape_weight > 0:
+                loss = loss + cfg.shape_weight * _shape_loss(student, batch, shape, sigmas, gen, cfg.shape_steps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -283,7 +329,7 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
             bar.set_postfix(loss=f"{running / count:.4g}")
             timed_out = deadline is not None and time.perf_counter() - start > deadline
             if step % cfg.val_every == 0 or step == cfg.steps or timed_out:
-                metrics = _validate(ema.model, probes, sigma_min)
+                metrics = _validate(ema.model, probes, sigma_min, shape)
                 elapsed = elapsed_before + time.perf_counter() - start
                 history.append({"step": step, "train_loss": running / max(count, 1), **metrics,
                                 "elapsed_s": round(elapsed, 1)})
@@ -308,3 +354,24 @@ def _run(cfg: DistillConfig, loaded: LoadedModel, data: Path, val: Path | None, 
     finally:
         bar.close()
     return DistillResult(out, model_path, step, stopped, history)
+
+
+def _shape_loss(student: ShowerDiffusionModel, batch: EncodedBatch, shape: ShapeTerm, sigmas: torch.Tensor,
+                generator: torch.Generator, shape_steps: tuple[int, ...] = (1,)) -> torch.Tensor:
+    """Lateral-shape MMD of the student's samples with the batch's conditions against the batch's
+    real showers. The samples are K-step consistency samples (K drawn from ``shape_steps``, levels
+    of :func:`~caloforge.diffusion.solvers.consistency_sigmas`) started from pure noise at
+    ``sigmas[-1]``; the gradient flows through the last of the K evaluations only."""
+    real = batch.voxels
+    n, sd, sigma_min = real.shape[0], student.voxel_denoiser.sigma_data, float(sigmas[0])
+    cond = _voxel_cond(student, batch)
+    k = shape_steps[int(torch.randint(len(shape_steps), (1,), generator=generator))]
+    levels = [float(v) for v in consistency_sigmas(k, sigma_min, float(sigmas[-1]))[:-1]]
+    x = levels[0] * torch.randn(real.shape, generator=generator)
+    for j, level in enumerate(levels):
+        if j > 0:
+            x = x + (level**2 - sigma_min**2) ** 0.5 * torch.randn(real.shape, generator=generator)
+        with torch.set_grad_enabled(j == len(levels) - 1):
+            x = consistency_function(student.voxel_denoiser, x, torch.full((n,), level), cond, sigma_min=sigma_min,
+                                     sigma_data=sd)
+    return shape.loss(x, real)

@@ -123,7 +123,7 @@ def _val_loss(bridge: ShowerBridge, val: EncodedBatch, z_fast: torch.Tensor, t: 
 
 
 def train_bridge(config: BridgeTrainConfig, data: str | Path, out_dir: str | Path, *,
-                 base: str | Path = "default", seed: int = 0, overwrite: bool = False,
+                 base: str | Path = "ds2-full", seed: int = 0, overwrite: bool = False,
                  progress: bool = True) -> BridgeTrainResult:
     """Train a refiner on the Geant4 showers of ``data`` over the diffusion model ``base``; write ``out_dir``."""
     out = Path(out_dir)

@@ -31,7 +31,8 @@ from caloforge.config import save_config
 from caloforge.diffusion.model import ShowerDiffusionModel
 from caloforge.diffusion.samplers import SAMPLERS, network_evaluations
 from caloforge.errors import CaloforgeError, InputFileError
-from caloforge.generation.models import LoadedModel, load_model
+from caloforge.generation.models import BUNDLED_MODELS, LoadedModel, load_model
+from caloforge.distill.loop import is_distilled
 from caloforge.hybrid.bridge import BRIDGE_FORMAT, ShowerBridge, load_bridge_file
 from caloforge.hybrid.sdedit import sdedit, start_sigma
 from caloforge.io import ShowerWriter, check_output_path, file_info, iter_showers
@@ -168,9 +169,11 @@ def _fastsim_chunks(net: ShowerDiffusionModel, energy: str, n: int, seed: int, p
 
 
 def load_refiner(model: str | Path) -> tuple[LoadedModel | ShowerBridge, str, dict]:
-    """A diffusion model (``default`` or a ``caloforge train`` file: SDEdit) or a refiner file from
-    ``caloforge train-refiner`` (bridge): ``(model, method, checkpoint metadata)``."""
-    if str(model) != "default" and Path(model).is_file():
+    """A diffusion model (``ds2-full`` or a ``caloforge train`` file: SDEdit) or a refiner file from
+    ``caloforge train-refiner`` (bridge): ``(model, method, checkpoint metadata)``. A distilled
+    consistency student (e.g. the bundled default) is refused: SDEdit needs a diffusion model's
+    denoiser at every noise level of its sampler."""
+    if str(model) not in ("default", *BUNDLED_MODELS) and Path(model).is_file():
         try:
             fmt = torch.load(model, map_location="cpu", weights_only=True).get("format")
         except Exception:  # load_model below gives the one-line error
@@ -179,11 +182,14 @@ def load_refiner(model: str | Path) -> tuple[LoadedModel | ShowerBridge, str, di
             bridge, meta = load_bridge_file(model)
             return bridge, "bridge", meta
     loaded = load_model(model)
+    if is_distilled(loaded.meta):
+        raise CaloforgeError(f"{model}: is a distilled consistency student; SDEdit refinement needs a diffusion model "
+                             "(e.g. --model ds2-full) or a refiner from `caloforge train-refiner`")
     return loaded, "sdedit", loaded.meta
 
 
 def refine_file(
-    out: str | Path, model: str | Path = "default", *, fastsim_from: str | Path | None = None,
+    out: str | Path, model: str | Path = "ds2-full", *, fastsim_from: str | Path | None = None,
     energy: str | None = None, n: int | None = None, t0: float | None = None, sigma0: float | None = None,
     steps: int = 4, sampler: str = "dpmpp2m", layers: LayerMode = "refine", layer_steps: int = 8,
     batch_size: int = 100, seed: int = 0, particle: str = "e-", overwrite: bool = False, progress: bool = True,
