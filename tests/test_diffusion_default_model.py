@@ -27,10 +27,14 @@ def test_bundled_fast_model_recommends_one_step_and_exports_its_sampling():
     fast = load_model("ds2-fast")
     assert fast.sampling == {"sampler": "consistency", "steps": 1, "layer_sampler": "dpmpp2m-s20", "layer_steps": 10}
     assert fast.meta["training"]["distillation"]["step"] > 0
+    # the default is this one-step student, shape-tuned; ds2-full is the diffusion model it came from
+    assert load_model("default").sampling == fast.sampling
+    distillation = fast.meta["training"]["distillation"]
+    assert distillation["config"]["shape_weight"] > 0 and distillation["init_student"]["distillation"]["step"] > 0
     energies = np.array([2e4, 2e4], dtype=np.float32)
     showers = generate_showers(fast, energies, **fast.sampling, seed=3)
     assert showers.shape == (2, 6480) and np.all((showers.sum(1) / energies > 0.7) & (showers.sum(1) / energies < 1.2))
     assert build_sampler_graph(fast).spec.sampler == "consistency"
-    # the default recommends DDPM (stochastic): export falls back to a deterministic sampler
-    assert load_model("default").sampling["sampler"] == "ddpm"
-    assert build_sampler_graph("default", steps=2, layer_steps=2).spec.sampler == "heun"
+    # the full model recommends DDPM (stochastic): export falls back to a deterministic sampler
+    assert load_model("ds2-full").sampling["sampler"] == "ddpm"
+    assert build_sampler_graph("ds2-full", steps=2, layer_steps=2).spec.sampler == "heun"

@@ -11,12 +11,14 @@ from caloforge.train.checkpoint import load_model_file
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FALLBACK_SAMPLING", "LoadedModel", "default_model_path", "load_model"]
 
-#: file name of the bundled model in ``caloforge/data/models``
-DEFAULT_MODEL = "ds2_electrons.pt"
+#: file name of the bundled default model in ``caloforge/data/models``: the ds2 electron diffusion
+#: model consistency-distilled and shape-tuned for one-step sampling (docs/fast_sampling.md)
+DEFAULT_MODEL = "ds2_electrons_fast.pt"
 
-#: other bundled models by name (``--model NAME``): ``ds2-fast`` is the default model
-#: consistency-distilled for 1-4 step sampling (docs/fast_sampling.md)
-BUNDLED_MODELS = {"ds2-fast": "ds2_electrons_fast.pt"}
+#: bundled models by name (``--model NAME``): ``ds2-fast`` is the default; ``ds2-full`` is the
+#: undistilled diffusion model it was distilled from (DDPM 50 steps; the teacher for
+#: ``caloforge distill`` and the base of SDEdit refinement, ``caloforge refine``)
+BUNDLED_MODELS = {"ds2-fast": DEFAULT_MODEL, "ds2-full": "ds2_electrons.pt"}
 
 
 #: sampling settings for model files that do not recommend their own (``training["sampling"]``)
