@@ -77,3 +77,14 @@ def test_marginal_mmd_is_unbiased_and_sees_a_shift():
     assert wider > 5 * abs(shifted[0]), (wider, shifted[0])
     with pytest.raises(ValueError):
         marginal_mmd(a[:1], b)
+
+
+def test_shipped_distillation_configs_load():
+    from pathlib import Path
+
+    from caloforge.distill import load_distill_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    assert load_distill_config(configs / "distill_ds2.yaml").shape_weight == 0
+    tuned = load_distill_config(configs / "shape_tune_ds2.yaml")
+    assert tuned.shape_weight > 0 and tuned.shape_features == ("radial", "alpha") and tuned.shape_steps == (1,)
