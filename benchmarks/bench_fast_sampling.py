@@ -40,6 +40,7 @@ import torch
 from caloforge.diffusion import SAMPLERS, karras_sigmas, network_evaluations, sample
 from caloforge.diffusion.schedules import SIGMA_MAX, SIGMA_MIN
 from caloforge.generation import generate_showers, load_model
+from caloforge.generation.compiled import compiled_voxel_network
 from caloforge.io import ENERGY_KEY, read_extra, read_showers
 
 BATCH = 100
@@ -210,7 +211,8 @@ def bench_speed(args: argparse.Namespace) -> None:
         spec, _, path = item.partition("@")
         parts = spec.split(":")
         name, steps, lname, lsteps = parts[0], int(parts[1]), parts[2], int(parts[3])
-        precision = parts[4] if len(parts) > 4 else "fp32"
+        precision = "bf16" if "bf16" in parts[4:] else "fp32"
+        compiled = "compile" in parts[4:]
         path = path or args.model
         loaded = models.setdefault(path, load_model(path))
         ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
@@ -220,7 +222,14 @@ def bench_speed(args: argparse.Namespace) -> None:
                 generate_showers(loaded, energies, sampler=name, steps=steps, layer_sampler=lname, layer_steps=lsteps,
                                  batch_size=BATCH, seed=args.seed)
 
-        wall, cpu = _time(run, args.repeats)
+        with compiled_voxel_network(loaded.model, compiled):
+            if compiled:  # the one-time compilation (all batch shapes of the job), reported, not timed below
+                start = time.perf_counter()
+                run()
+                compile_s = time.perf_counter() - start
+            wall, cpu = _time(run, args.repeats)
+        if compiled:
+            precision += f"+compile ({compile_s:.0f} s once)"
         per_wall, per_cpu = wall / args.n, cpu / args.n
         row = {"model": path, "sampler": name, "steps": steps, "layer_sampler": f"{lname}:{lsteps}",
                "precision": precision, "nfe": network_evaluations(name, steps), "showers_per_s": 1 / per_wall,
@@ -284,7 +293,7 @@ def main() -> None:
     g4.add_argument("--geant4-live", type=int, metavar="N",
                     help="instead: simulate N ds2 electrons with Geant4 in this run (1 worker) and time them")
     p.add_argument("--geant4-energy", default="1:100", help="energies of --geant4-live, GeV (default 1:100)")
-    p.add_argument("--runs", default="heun:16:heun:32", help="SAMPLER:STEPS:LAYER_SAMPLER:LAYER_STEPS[:bf16][@MODEL],...")
+    p.add_argument("--runs", default="heun:16:heun:32", help="SAMPLER:STEPS:LAYER_SAMPLER:LAYER_STEPS[:bf16][:compile][@MODEL],...")
     p.add_argument("--n", type=int, default=500, help="showers per timed run")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)

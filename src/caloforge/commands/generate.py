@@ -10,10 +10,10 @@ NAME = "generate"
 HELP = "generate showers with a trained diffusion model (or the bundled one: --model default)"
 
 # options that the served graph fixes: refused with --server rather than silently ignored
-_LOCAL_ONLY = ("model", "sampler", "steps", "layer_steps", "layer_sampler", "precision", "threads", "num_shards",
-               "shard_index")
+_LOCAL_ONLY = ("model", "sampler", "steps", "layer_steps", "layer_sampler", "precision", "compile", "threads",
+               "num_shards", "shard_index")
 _LOCAL_DEFAULTS = {"model": "default", "sampler": None, "steps": None, "layer_steps": None, "layer_sampler": None,
-                   "precision": "fp32", "threads": None, "num_shards": 1, "shard_index": 0}
+                   "precision": "fp32", "compile": False, "threads": None, "num_shards": 1, "shard_index": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sampler of the layer-energy model (default: the model's recommended one)")
     parser.add_argument("--precision", default=_LOCAL_DEFAULTS["precision"], choices=("fp32", "bf16"),
                         help="network arithmetic: fp32 (default) or bf16 (faster on CPUs with AVX512-BF16)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the voxel network compiled by torch.compile: ~1.3x faster per shower after a "
+                             "one-time compilation of 20-100 s; for jobs of >~10^5 showers (needs a C++ compiler)")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument("--num-shards", type=positive_int, default=_LOCAL_DEFAULTS["num_shards"],
                         help="split the job into this many shards, whole batches each (batch systems; default 1)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     result = generate_file(
         args.out, args.model, n=args.n, energy=args.energy, energies_from=args.energies_from, sampler=args.sampler,
         steps=args.steps, batch_size=args.batch_size, seed=args.seed, layer_steps=args.layer_steps,
-        layer_sampler=args.layer_sampler, precision=args.precision,
+        layer_sampler=args.layer_sampler, precision=args.precision, compile=args.compile,
         threads=args.threads, overwrite=args.overwrite, progress=not args.no_progress,
         num_shards=args.num_shards, shard_index=args.shard_index,
     )

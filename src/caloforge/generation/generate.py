@@ -17,6 +17,7 @@ from caloforge.config import save_config
 from caloforge.diffusion.model import ShowerDiffusionModel
 from caloforge.diffusion.samplers import SAMPLERS, network_evaluations
 from caloforge.errors import CaloforgeError, InputFileError
+from caloforge.generation.compiled import compiled_voxel_network
 from caloforge.generation.models import LoadedModel, load_model
 from caloforge.generation.precision import check_precision, inference_precision
 from caloforge.io import ENERGY_KEY, ShowerWriter, check_output_path, file_info, read_extra
@@ -49,6 +50,7 @@ def generate_showers(
     model: ShowerDiffusionModel | LoadedModel, energies_mev: np.ndarray, *, sampler: str = "heun", steps: int = 16,
     batch_size: int = 100, seed: int = 0, layer_sampler: str = "heun", layer_steps: int = 32,
     threads: int | None = None, progress: bool = False, first_index: int = 0, precision: str = "fp32",
+    compile: bool = False,
 ) -> np.ndarray:
     """Showers (N, V) float32 MeV for incident ``energies_mev`` (N,) or (N, 1) MeV.
 
@@ -59,7 +61,9 @@ def generate_showers(
     CPU threads (default: unchanged). Each batch has its own random stream seeded by
     ``(seed, first_index + position of its first shower)``, so generating a long list in chunks
     (``first_index`` = chunk start) gives the same showers as in one call. ``precision``: ``fp32``
-    or ``bf16`` network evaluations (:mod:`caloforge.generation.precision`).
+    or ``bf16`` network evaluations (:mod:`caloforge.generation.precision`). ``compile``: run the
+    voxel network compiled by ``torch.compile`` (:mod:`caloforge.generation.compiled`; pays off for
+    long jobs only).
     """
     net = model.model if isinstance(model, LoadedModel) else model
     check_precision(precision)
@@ -70,7 +74,8 @@ def generate_showers(
         raise CaloforgeError("incident energies must be finite and > 0 MeV")
     out = np.empty((energies.shape[0], net.geometry.n_voxels), dtype=np.float32)
     net.eval()
-    with _threads(threads), tqdm(total=len(energies), disable=not progress, desc="generate", unit="shower") as bar:
+    with _threads(threads), compiled_voxel_network(net, compile), \
+            tqdm(total=len(energies), disable=not progress, desc="generate", unit="shower") as bar:
         for lo in range(0, len(energies), batch_size):
             e = torch.from_numpy(energies[lo:lo + batch_size])
             state = np.random.SeedSequence([int(seed), int(first_index + lo)]).generate_state(2, dtype=np.uint32)
@@ -168,7 +173,7 @@ def generate_file(
     batch_size: int = 100, seed: int = 0, layer_sampler: str | None = None, layer_steps: int | None = None,
     threads: int | None = None,
     overwrite: bool = False, progress: bool = True, num_shards: int = 1, shard_index: int = 0,
-    precision: str = "fp32",
+    precision: str = "fp32", compile: bool = False,
 ) -> GenerationResult:
     """Generate showers into the CaloChallenge file ``out`` (atomic; ``out.yaml`` beside it).
 
@@ -177,6 +182,7 @@ def generate_file(
     this shard's part of the ``n``-shower job (see :func:`shard_showers`; join the shard files with
     ``caloforge merge``). Showers are written batch by batch, so memory does not grow with ``n``.
     Sampler options left at None take the model's recommended ones (:attr:`LoadedModel.sampling`).
+    ``compile``: compile the voxel network once for the whole job (see :func:`generate_showers`).
     """
     out = check_output_path(out, overwrite)
     check_precision(precision)
@@ -198,6 +204,7 @@ def generate_file(
         "energy": energy, "energies_from": None if energies_from is None else str(energies_from),
         "n": int(energies.size),
         "precision": None if precision == "fp32" else precision,
+        "compiled": True if compile else None,
     }
     metadata = {
         "generator": "caloforge-diffusion", **{k: v for k, v in options.items() if v is not None},
@@ -210,7 +217,7 @@ def generate_file(
     config_path = out.with_suffix(".yaml")
     start = time.perf_counter()
     with ShowerWriter(out, geometry.n_voxels, metadata, overwrite=overwrite) as writer, \
-            tqdm(total=last - first, disable=not progress, desc="generate", unit="shower") as bar:
+            compiled_voxel_network(loaded.model, compile), tqdm(total=last - first, disable=not progress, desc="generate", unit="shower") as bar:
         for lo in range(first, last, batch_size):
             chunk = energies[lo:lo + batch_size]
             showers = generate_showers(loaded, chunk, sampler=sampler, steps=steps, batch_size=batch_size,
