@@ -72,18 +72,15 @@ class LateralShape:
     def _group_sums(self, x: torch.Tensor) -> torch.Tensor:
         return x.new_zeros((x.shape[0], self.pre.n_groups)).index_add_(1, self.pre.voxel_group, x)
 
-    def raw_fraction_sums(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, L) per-layer sums of the fractions: 1 for a real shower's layer with energy, 0 without."""
-        return self.pre.layer_energies(self._fractions(z))
-
     def masks(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per family (N, F) bool: entries that exist in real showers ``z`` (layers / groups with energy)."""
         x = self._fractions(z)
+        has_energy = self.pre.layer_energies(x) > 0.5  # (N, L): a real layer's fractions sum to 1 or 0
         out = {}
         if "radial" in self.families:
-            out["radial"] = (self.pre.layer_energies(x) > 0.5).repeat(1, 2)  # fractions sum to 1 or 0
+            out["radial"] = has_energy.repeat(1, 2)
         if "concentration" in self.families:
-            out["concentration"] = self.pre.layer_energies(x) > 0.5
+            out["concentration"] = has_energy
         if "alpha" in self.families:
             out["alpha"] = self._group_sums(x)[:, self.alpha_groups] > 0
         return out
